@@ -1,0 +1,197 @@
+"""The streaming caches of one stream: an explicit object created by the model, passed in and out.
+
+What a chunk reads (see the fixtures README, "Cache read by chunk c"):
+
+- Gated DeltaNet blocks: the forward-scan state (S_kv, S_z) after the previous chunk.
+- Softmax blocks: after-RoPE keys and values of the cached chunks (:class:`CacheWindow`).
+- Every block: the last frame of the previous chunk's Mix-FFN spatial branch (temporal-conv left context).
+
+All buffers are allocated once; writes are in place (methods ending in ``_``), so the memory of a stream
+is fixed whatever its length (except with a full-history softmax window, which grows by design).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class CacheWindow:
+    """Which earlier chunks the softmax blocks attend to.
+
+    Attributes:
+        num_cached_chunks: chunks kept (official ``num_cached_blocks``), the sink included; None = full history.
+        sink: keep chunk 0 (the sink) for the whole stream at its original positions.
+    """
+
+    num_cached_chunks: int | None = 2
+    sink: bool = True
+
+    def __post_init__(self) -> None:
+        if self.num_cached_chunks is not None and self.num_cached_chunks < 1:
+            raise ValueError(f"num_cached_chunks must be >= 1 or None (full history), got {self.num_cached_chunks}")
+
+    def cached_chunks(self, chunk: int) -> list[int]:
+        """Earlier chunks whose keys/values chunk ``chunk`` attends to, in order (official semantics)."""
+        n = self.num_cached_chunks
+        if n is None:
+            return list(range(chunk))
+        if self.sink and chunk >= n:
+            return [0, *range(chunk - n + 1, chunk)]
+        return list(range(max(chunk - n, 0), chunk))
+
+    @property
+    def ring_slots(self) -> int | None:
+        """Window chunks kept besides chunk 0's region (None = unbounded)."""
+        if self.num_cached_chunks is None:
+            return None
+        return self.num_cached_chunks - 1 if self.sink else self.num_cached_chunks
+
+
+class SoftmaxKVCache:
+    """After-RoPE keys/values of the softmax blocks, one buffer per block.
+
+    Buffer layout along tokens: [chunk 0 | ring of window chunks]. Chunk 0 has its own size (the first chunk
+    absorbs the frame remainder); later chunks all have ``chunk_tokens`` tokens. The valid window is always
+    one contiguous slice of the buffer, so reading a context never copies.
+    """
+
+    def __init__(
+        self,
+        num_layers: int,
+        shape: tuple[int, int, int],
+        first_tokens: int,
+        chunk_tokens: int,
+        window: CacheWindow,
+        *,
+        device: torch.device | str | None,
+        dtype: torch.dtype,
+    ) -> None:
+        batch, heads, head_dim = shape
+        self.window = window
+        self.first_tokens = first_tokens
+        self.chunk_tokens = chunk_tokens
+        slots = window.ring_slots
+        capacity = first_tokens + (slots or 0) * chunk_tokens
+        self.keys = [torch.zeros(batch, heads, capacity, head_dim, device=device, dtype=dtype) for _ in range(num_layers)]
+        self.values = [torch.zeros_like(k) for k in self.keys]
+
+    def _region(self, chunk: int) -> tuple[int, int]:
+        if chunk == 0:
+            return 0, self.first_tokens
+        slots = self.window.ring_slots
+        slot = chunk - 1 if slots is None else (chunk - 1) % slots
+        start = self.first_tokens + slot * self.chunk_tokens
+        return start, start + self.chunk_tokens
+
+    def context(self, layer: int, chunk: int) -> tuple[Tensor, Tensor] | None:
+        """Cached (keys, values) that chunk ``chunk`` attends to, each (B, H, M, D), or None for chunk 0.
+
+        The cached window chunks fill the ring in order and evict the oldest, so they always occupy the
+        first ``len(window chunks)`` slots: the context is one slice, with chunk 0's region when it is cached.
+        """
+        cached = self.window.cached_chunks(chunk)
+        if not cached:
+            return None
+        has_first = cached[0] == 0
+        start = 0 if has_first else self.first_tokens
+        end = self.first_tokens + (len(cached) - has_first) * self.chunk_tokens
+        return self.keys[layer][:, :, start:end], self.values[layer][:, :, start:end]
+
+    def write_(self, layer: int, chunk: int, keys: Tensor, values: Tensor) -> None:
+        """Store the after-RoPE keys/values (B, H, N, D) of chunk ``chunk`` (evicting the oldest window chunk)."""
+        start, end = self._region(chunk)
+        if keys.shape[2] != end - start:
+            raise ValueError(f"chunk {chunk} has {keys.shape[2]} tokens, the cache expects {end - start}")
+        if self.window.ring_slots is None and end > self.keys[layer].shape[2]:
+            self.keys[layer] = torch.cat([self.keys[layer][:, :, :start], keys.to(self.keys[layer].dtype)], dim=2)
+            self.values[layer] = torch.cat([self.values[layer][:, :, :start], values.to(self.values[layer].dtype)], 2)
+            return
+        self.keys[layer][:, :, start:end].copy_(keys)
+        self.values[layer][:, :, start:end].copy_(values)
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
+
+
+@dataclass
+class BlockMemory:
+    """What one block reads from the stream state before a call, and what it produces for the next chunk.
+
+    GDN blocks use ``state_kv`` (B, H, D, D) and ``state_z`` (B, H, D); softmax blocks use ``context``
+    (cached keys, values) to read and ``keys``/``values`` (B, H, N, D) to write; every block uses ``tconv``
+    (B, S, C), the temporal-conv left context.
+    """
+
+    state_kv: Tensor | None = None
+    state_z: Tensor | None = None
+    context: tuple[Tensor, Tensor] | None = None
+    keys: Tensor | None = None
+    values: Tensor | None = None
+    tconv: Tensor | None = None
+
+
+class StreamState:
+    """All caches of one stream. Create it with ``model.init_state(...)``; the model reads and writes it.
+
+    Attributes:
+        gdn_kv: GDN numerator states, float32, (num_gdn_blocks, B, H, D, D).
+        gdn_z: GDN normaliser states, float32, (num_gdn_blocks, B, H, D).
+        tconv: temporal-conv left context per block, (depth, B, S, C); zeros before the first chunk.
+        kv: the softmax blocks' key/value window.
+        frame_offset: absolute latent-frame index where the next chunk starts (its RoPE position).
+        num_chunks: chunks written so far.
+    """
+
+    def __init__(
+        self,
+        gdn_kv: Tensor,
+        gdn_z: Tensor,
+        tconv: Tensor,
+        kv: SoftmaxKVCache,
+        gdn_index: dict[int, int],
+        softmax_index: dict[int, int],
+    ) -> None:
+        self.gdn_kv = gdn_kv
+        self.gdn_z = gdn_z
+        self.tconv = tconv
+        self.kv = kv
+        self._gdn_index = gdn_index
+        self._softmax_index = softmax_index
+        self.frame_offset = 0
+        self.num_chunks = 0
+
+    def read(self, block: int) -> BlockMemory:
+        """The memory block ``block`` reads for the next chunk (views, no copies).
+
+        Before the first chunk the GDN states and temporal-conv context are zeros, which is exactly a scan
+        from an empty state and the conv's zero padding.
+        """
+        if block in self._gdn_index:
+            g = self._gdn_index[block]
+            return BlockMemory(state_kv=self.gdn_kv[g], state_z=self.gdn_z[g], tconv=self.tconv[block])
+        context = self.kv.context(self._softmax_index[block], self.num_chunks)
+        return BlockMemory(context=context, tconv=self.tconv[block])
+
+    def write_(self, block: int, memory: BlockMemory) -> None:
+        """Store what block ``block`` produced for the current chunk (call :meth:`commit_` after the last block)."""
+        self.tconv[block].copy_(memory.tconv)
+        if block in self._gdn_index:
+            g = self._gdn_index[block]
+            self.gdn_kv[g].copy_(memory.state_kv)
+            self.gdn_z[g].copy_(memory.state_z)
+        else:
+            self.kv.write_(self._softmax_index[block], self.num_chunks, memory.keys, memory.values)
+
+    def commit_(self, frames: int) -> None:
+        """Advance past a chunk of ``frames`` latent frames once all blocks are written."""
+        self.frame_offset += frames
+        self.num_chunks += 1
+
+    def nbytes(self) -> int:
+        """Bytes held by all caches."""
+        tensors = (self.gdn_kv, self.gdn_z, self.tconv)
+        return sum(t.numel() * t.element_size() for t in tensors) + self.kv.nbytes()

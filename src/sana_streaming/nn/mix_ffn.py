@@ -1,0 +1,81 @@
+"""Mix-FFN: per-frame GLU inverted-bottleneck conv, then a residual temporal conv over frames."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ConvLayer(nn.Module):
+    """Holds one conv (named ``conv`` to keep the official parameter names)."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+
+class MixFFN(nn.Module):
+    """1x1 conv (C -> 2F) + SiLU, 3x3 depthwise conv, GLU a * SiLU(g), 1x1 conv (F -> C), then
+    ``y + t_conv(y)``, a dense (3 x 1) conv over time with left context and zero right padding.
+    """
+
+    def __init__(self, dim: int, hidden: int, t_kernel: int = 3) -> None:
+        super().__init__()
+        if t_kernel != 3:
+            raise ValueError(f"only a temporal kernel of 3 is supported, got {t_kernel}")
+        self.inverted_conv = ConvLayer(nn.Conv2d(dim, 2 * hidden, 1))
+        self.depth_conv = ConvLayer(nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden))
+        self.point_conv = ConvLayer(nn.Conv2d(hidden, dim, 1, bias=False))
+        self.t_conv = nn.Conv2d(dim, dim, (t_kernel, 1), padding=(t_kernel // 2, 0), bias=False)
+
+    def spatial(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        """Per-frame branch: tokens (B, N, C) -> (B, T, S, C)."""
+        frames, height, width = grid
+        batch, _, channels = x.shape
+        inv = self.inverted_conv.conv
+        h = F.silu(F.linear(x, inv.weight.flatten(1), inv.bias))
+        h = h.view(batch * frames, height, width, -1).permute(0, 3, 1, 2)
+        h = self.depth_conv.conv(h)
+        a, g = h.chunk(2, dim=1)
+        h = (a * F.silu(g)).permute(0, 2, 3, 1)
+        out = F.linear(h, self.point_conv.conv.weight.flatten(1))
+        return out.reshape(batch, frames, height * width, channels)
+
+    def temporal(self, y: Tensor, chunks: tuple[int, ...], left: Tensor | None) -> Tensor:
+        """``y + t_conv(y)`` over frames of y (B, T, S, C); the right neighbour is zero at every chunk end.
+
+        Args:
+            left: frame before the first one (B, S, C) (the previous chunk's last frame), zeros when None.
+        """
+        batch, frames, spatial, channels = y.shape
+        if left is None:
+            left = y.new_zeros(batch, spatial, channels)
+        prev = torch.cat([left[:, None].to(y.dtype), y[:, :-1]], dim=1)
+        nxt = torch.cat([y[:, 1:], torch.zeros_like(y[:, :1])], dim=1)
+        chunk_end = torch.zeros(frames, dtype=torch.bool, device=y.device)
+        chunk_end[torch.tensor(chunks, device=y.device).cumsum(0) - 1] = True
+        nxt = nxt.masked_fill(chunk_end[None, :, None, None], 0.0)
+        w = self.t_conv.weight[..., 0]  # (C_out, C_in, 3): taps for frames t - 1, t, t + 1
+        return y + F.linear(prev, w[..., 0]) + F.linear(y, w[..., 1]) + F.linear(nxt, w[..., 2])
+
+    def forward(
+        self,
+        x: Tensor,
+        grid: tuple[int, int, int],
+        *,
+        chunks: tuple[int, ...] | None = None,
+        left: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Args:
+            x: modulated tokens (B, N, C).
+            grid: (T, H, W).
+            chunks: frames per chunk; None = one chunk.
+            left: temporal-conv left context (B, S, C) from the previous chunk, zeros when None.
+
+        Returns:
+            output (B, N, C) and the last frame of the spatial branch (B, S, C), the next chunk's left context.
+        """
+        y = self.spatial(x, grid)
+        out = self.temporal(y, chunks or (grid[0],), left)
+        return out.flatten(1, 2), y[:, -1]

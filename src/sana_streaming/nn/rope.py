@@ -1,0 +1,69 @@
+"""3D rotary position embedding (Wan style) over (frame, row, column) with absolute frame positions.
+
+A head of dimension D is split into three groups of adjacent channel pairs (2i, 2i + 1): time, height and
+width. For D = 112 the split is 40 / 36 / 36 real dimensions (20 / 18 / 18 pairs). Each axis has its own
+frequency ladder theta ** (-2j / dim_axis).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def rope_split(head_dim: int) -> tuple[int, int, int]:
+    """Real dimensions given to (time, height, width) for a head of ``head_dim`` channels."""
+    spatial = 2 * (head_dim // 6)
+    return head_dim - 2 * spatial, spatial, spatial
+
+
+def _axis_angles(positions: Tensor, dim: int, theta: float) -> Tensor:
+    inv_freq = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    return positions.to(torch.float64)[:, None] * inv_freq[None, :]
+
+
+def rope_angles(head_dim: int, frames: Tensor, height: int, width: int, theta: float = 10000.0) -> Tensor:
+    """Rotation angles of every token, float64, (T * height * width, head_dim // 2).
+
+    Args:
+        frames: absolute frame index of each of the T frames (int tensor, shape (T,)).
+    """
+    t_dim, h_dim, w_dim = rope_split(head_dim)
+    num_frames = frames.shape[0]
+    ang_t = _axis_angles(frames, t_dim, theta)[:, None, None].expand(num_frames, height, width, -1)
+    ang_h = _axis_angles(torch.arange(height), h_dim, theta)[None, :, None].expand(num_frames, height, width, -1)
+    ang_w = _axis_angles(torch.arange(width), w_dim, theta)[None, None, :].expand(num_frames, height, width, -1)
+    return torch.cat([ang_t, ang_h, ang_w], dim=-1).reshape(num_frames * height * width, head_dim // 2)
+
+
+def rope_table(
+    head_dim: int,
+    frame_start: int,
+    num_frames: int,
+    height: int,
+    width: int,
+    *,
+    device: torch.device | str | None = None,
+    theta: float = 10000.0,
+) -> tuple[Tensor, Tensor]:
+    """(cos, sin) tables, float32, (num_frames * height * width, head_dim // 2), for frames [start, start + n)."""
+    frames = torch.arange(frame_start, frame_start + num_frames)
+    angles = rope_angles(head_dim, frames, height, width, theta)
+    return angles.cos().float().to(device), angles.sin().float().to(device)
+
+
+def apply_rope(x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
+    """Rotate adjacent channel pairs of ``x`` (..., N, D) by the token angles; computed in float32.
+
+    Args:
+        x: (..., N, D) features, token axis second to last.
+        rope: (cos, sin), each (N, D // 2).
+
+    Returns:
+        Rotated features in the dtype of ``x``.
+    """
+    cos, sin = rope
+    pairs = x.float().unflatten(-1, (-1, 2))
+    even, odd = pairs[..., 0], pairs[..., 1]
+    out = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)
+    return out.flatten(-2).to(x.dtype)
