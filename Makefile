@@ -25,8 +25,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 demo: $(STAMP)
-	$(BIN)/sana-streaming verify-official tests/fixtures/official
-	$(BIN)/sana-streaming sample --preset tiny --frames 89 --seed 0
+	$(BIN)/sana-streaming verify-official tests/fixtures/official --quiet
+	$(BIN)/sana-streaming dry-run --preset tiny --chunks 6
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@ Driving it chunk by chunk keeps memory constant for an endless stream.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -97,7 +98,7 @@ class StreamingSampler:
             raise ValueError(f"got {len(texts)} prompts for {len(bounds) - 1} chunks")
         state = self.init_state(noise.shape[0], tuple(noise.shape[-2:]), bounds[1], device=noise.device)
         out = []
-        for c, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        for c, (a, b) in enumerate(itertools.pairwise(bounds)):
             last = c == len(bounds) - 2
             out.append(self.denoise_chunk(noise[:, :, a:b], source[:, :, a:b], texts[c], state, write_cache=not last))
         return torch.cat(out, dim=2)

@@ -25,6 +25,10 @@ class CacheWindow:
     Attributes:
         num_cached_chunks: chunks kept (official ``num_cached_blocks``), the sink included; None = full history.
         sink: keep chunk 0 (the sink) for the whole stream at its original positions.
+
+    The temporal-conv context is always the previous chunk's last frame. (With ``num_cached_chunks=1`` and
+    the sink, the official sampler hands softmax blocks chunk 0's frame instead, an artefact of how it
+    gathers caches; the released settings never hit it.)
     """
 
     num_cached_chunks: int | None = 2
@@ -76,10 +80,13 @@ class SoftmaxKVCache:
         self.chunk_tokens = chunk_tokens
         slots = window.ring_slots
         capacity = first_tokens + (slots or 0) * chunk_tokens
-        self.keys = [torch.zeros(batch, heads, capacity, head_dim, device=device, dtype=dtype) for _ in range(num_layers)]
+        self.keys = [
+            torch.zeros(batch, heads, capacity, head_dim, device=device, dtype=dtype) for _ in range(num_layers)
+        ]
         self.values = [torch.zeros_like(k) for k in self.keys]
 
-    def _region(self, chunk: int) -> tuple[int, int]:
+    def region(self, chunk: int) -> tuple[int, int]:
+        """Token range [start, end) of the buffer that holds chunk ``chunk`` (until it is evicted)."""
         if chunk == 0:
             return 0, self.first_tokens
         slots = self.window.ring_slots
@@ -103,7 +110,9 @@ class SoftmaxKVCache:
 
     def write_(self, layer: int, chunk: int, keys: Tensor, values: Tensor) -> None:
         """Store the after-RoPE keys/values (B, H, N, D) of chunk ``chunk`` (evicting the oldest window chunk)."""
-        start, end = self._region(chunk)
+        if chunk and self.window.ring_slots == 0:
+            return  # a sink-only window never reads later chunks
+        start, end = self.region(chunk)
         if keys.shape[2] != end - start:
             raise ValueError(f"chunk {chunk} has {keys.shape[2]} tokens, the cache expects {end - start}")
         if self.window.ring_slots is None and end > self.keys[layer].shape[2]:

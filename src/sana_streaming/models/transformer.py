@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from sana_streaming.models.config import ModelConfig
+from sana_streaming.models.checkpoint import CheckpointError, adapt_official, check_state_dict, read_state_dict
+from sana_streaming.models.config import ModelConfig, get_config
 from sana_streaming.models.state import BlockMemory, CacheWindow, SoftmaxKVCache, StreamState
 from sana_streaming.nn.cross_attention import CrossAttention, text_attention_bias
 from sana_streaming.nn.embed import CaptionEmbedder, FinalLayer, PatchEmbed, TimestepEmbedder
@@ -107,8 +110,9 @@ class HybridBlock(nn.Module):
             produced = BlockMemory(state_kv=state_kv, state_z=state_z)
         x = x + gate(h, gate1)
         x = x + self.cross_attn(x, *text)
-        h, produced.tconv = self.mlp(modulate(layer_norm(x), shift2, scale2), layout.grid, chunks=layout.chunks,
-                                     left=memory.tconv)
+        h, produced.tconv = self.mlp(
+            modulate(layer_norm(x), shift2, scale2), layout.grid, chunks=layout.chunks, left=memory.tconv
+        )
         return x + gate(h, gate2), produced
 
 
@@ -168,8 +172,9 @@ class SanaStreamingTransformer(nn.Module):
 
     def _rope(self, frame_start: int, grid: tuple[int, int, int], device: torch.device) -> tuple[Tensor, Tensor]:
         frames, height, width = grid
-        return rope_table(self.cfg.head_dim, frame_start, frames, height, width, device=device,
-                          theta=self.cfg.rope_theta)
+        return rope_table(
+            self.cfg.head_dim, frame_start, frames, height, width, device=device, theta=self.cfg.rope_theta
+        )
 
     # -- the three entry points ------------------------------------------------------------------------------
 
@@ -260,8 +265,15 @@ class SanaStreamingTransformer(nn.Module):
         heads, head_dim = cfg.hidden_size // cfg.head_dim, cfg.head_dim
         num_gdn = len(cfg.gdn_layers)
         gdn_kv = torch.zeros(num_gdn, batch_size, heads, head_dim, head_dim, device=device)
-        kv = SoftmaxKVCache(len(cfg.softmax_layers), (batch_size, heads, head_dim), first_chunk_frames * spatial,
-                            chunk_frames * spatial, window or CacheWindow(), device=device, dtype=self.dtype)
+        kv = SoftmaxKVCache(
+            len(cfg.softmax_layers),
+            (batch_size, heads, head_dim),
+            first_chunk_frames * spatial,
+            chunk_frames * spatial,
+            window or CacheWindow(),
+            device=device,
+            dtype=self.dtype,
+        )
         return StreamState(
             gdn_kv=gdn_kv,
             gdn_z=torch.zeros(num_gdn, batch_size, heads, head_dim, device=device),
@@ -272,6 +284,51 @@ class SanaStreamingTransformer(nn.Module):
         )
 
     # -- weights --------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+    ) -> SanaStreamingTransformer:
+        """Load a model folder written by :meth:`save_pretrained` (config.json + model.safetensors)."""
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise CheckpointError(f"{folder}: no config.json here (expected a folder written by save_pretrained)")
+        try:
+            cfg = ModelConfig.load(folder / "config.json")
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"{folder / 'config.json'}: {err}") from None
+        return cls._from_state(cfg, read_state_dict(folder / "model.safetensors"), str(folder), dtype, device)
+
+    @classmethod
+    def from_official(
+        cls,
+        path: str | Path,
+        config: ModelConfig | str = "sana-streaming-2b-720p",
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> SanaStreamingTransformer:
+        """Load an official SANA-Streaming checkpoint (streaming or bidirectional; .pth or .safetensors)."""
+        cfg = get_config(config) if isinstance(config, str) else config
+        state = adapt_official(read_state_dict(path), cfg)
+        return cls._from_state(cfg, state, str(path), dtype, device)
+
+    @classmethod
+    def _from_state(cls, cfg, state, source, dtype, device) -> SanaStreamingTransformer:
+        with torch.device("meta"):
+            model = cls(cfg)
+        check_state_dict(model, state, source)
+        model.load_state_dict({k: v.to(device=device, dtype=dtype) for k, v in state.items()}, assign=True)
+        return model.eval()
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write config.json and model.safetensors into the folder ``path``."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.cfg.save(folder / "config.json")
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / "model.safetensors")
+        )
 
     @property
     def dtype(self) -> torch.dtype:
@@ -292,8 +349,13 @@ class SanaStreamingTransformer(nn.Module):
                 nn.init.xavier_uniform_(module.weight.view(module.weight.shape[0], -1))
         nn.init.xavier_uniform_(self.x_embedder.proj.weight.view(self.cfg.hidden_size, -1))
         nn.init.zeros_(self.x_embedder.proj.bias)
-        for linear in (self.t_embedder.mlp[0], self.t_embedder.mlp[2], self.t_block[1],
-                       self.y_embedder.y_proj.fc1, self.y_embedder.y_proj.fc2):
+        for linear in (
+            self.t_embedder.mlp[0],
+            self.t_embedder.mlp[2],
+            self.t_block[1],
+            self.y_embedder.y_proj.fc1,
+            self.y_embedder.y_proj.fc2,
+        ):
             nn.init.normal_(linear.weight, std=0.02)
         dim = self.cfg.hidden_size
         for block in self.blocks:

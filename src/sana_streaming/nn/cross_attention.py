@@ -41,9 +41,9 @@ class CrossAttention(nn.Module):
 
     def forward(self, x: Tensor, context: tuple[Tensor, Tensor], bias: Tensor | None) -> Tensor:
         """Args:
-            x: video tokens (B, N, C).
-            context: (keys, values) from :meth:`text_context`.
-            bias: additive logit bias (B, 1, 1, L) from :func:`text_attention_bias`, or None.
+        x: video tokens (B, N, C).
+        context: (keys, values) from :meth:`text_context`.
+        bias: additive logit bias (B, 1, 1, L) from :func:`text_attention_bias`, or None.
         """
         batch, tokens, channels = x.shape
         q = self._heads(self.q_norm(self.q_linear(x)))

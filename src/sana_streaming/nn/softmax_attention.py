@@ -68,4 +68,3 @@ class GatedSoftmaxAttention(nn.Module):
         out = out.transpose(1, 2).reshape(batch, tokens, channels)
         out = out * F.silu(self.output_gate(x).float()).to(x.dtype)
         return self.proj(out), k, v
-

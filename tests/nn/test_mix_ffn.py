@@ -1,0 +1,50 @@
+"""Mix-FFN temporal conv: our tap formulation against nn.Conv2d run the official way, chunk by chunk."""
+
+from __future__ import annotations
+
+import torch
+
+from sana_streaming.nn.mix_ffn import MixFFN
+
+
+def conv_reference(ffn: MixFFN, y: torch.Tensor, chunks, left):
+    """Official CachedGLUMBConvTemp: per chunk, prepend the cached frame, zero-pad, conv, drop the cache slot."""
+    outs, start = [], 0
+    x = y.permute(0, 3, 1, 2)  # (B, C, T, S)
+    prev = left.transpose(1, 2)[:, :, None]
+    for size in chunks:
+        part = x[:, :, start : start + size]
+        padded = torch.cat([prev, part], dim=2)
+        outs.append(part + ffn.t_conv(padded)[:, :, 1:])
+        prev = part[:, :, -1:]
+        start += size
+    return torch.cat(outs, dim=2).permute(0, 2, 3, 1)
+
+
+def test_temporal_conv_matches_chunked_conv2d():
+    torch.manual_seed(0)
+    ffn = MixFFN(16, 24)
+    torch.nn.init.normal_(ffn.t_conv.weight, std=0.2)
+    y = torch.randn(2, 8, 5, 16)
+    left = torch.randn(2, 5, 16)
+    ours = ffn.temporal(y, (3, 2, 3), left)
+    torch.testing.assert_close(ours, conv_reference(ffn, y, (3, 2, 3), left), atol=1e-6, rtol=1e-6)
+
+
+def test_one_chunk_without_context_is_zero_padded_conv():
+    torch.manual_seed(1)
+    ffn = MixFFN(16, 24)
+    torch.nn.init.normal_(ffn.t_conv.weight, std=0.2)
+    y = torch.randn(1, 4, 3, 16)
+    x = y.permute(0, 3, 1, 2)
+    expected = (x + ffn.t_conv(x)).permute(0, 2, 3, 1)
+    torch.testing.assert_close(ffn.temporal(y, (4,), None), expected, atol=1e-6, rtol=1e-6)
+
+
+def test_forward_returns_last_spatial_frame_as_next_context():
+    torch.manual_seed(2)
+    ffn = MixFFN(16, 24)
+    x = torch.randn(1, 3 * 6, 16)
+    out, last = ffn(x, (3, 2, 3))
+    torch.testing.assert_close(last, ffn.spatial(x, (3, 2, 3))[:, -1])
+    assert out.shape == x.shape
