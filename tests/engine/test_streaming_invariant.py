@@ -10,30 +10,16 @@ import torch
 
 from sana_streaming.diffusion.flow import chunk_boundaries
 from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
+from sana_streaming.eval.official_fixtures import CallRecorder
 from sana_streaming.models.state import CacheWindow
 
 ATOL = 1e-5  # fp32: same math, different summation order
 NUM_LATENT_FRAMES = 5 + 3 * 9  # a first chunk of 5 frames (it absorbs 32 mod 3), then 9 chunks of 3
 
 
-class Recorder:
-    """Wraps the model in the sampler and keeps (x_in, timestep, velocity, write_cache) of every call."""
-
-    def __init__(self, model):
-        self.model, self.calls = model, []
-
-    def init_state(self, *args, **kwargs):
-        return self.model.init_state(*args, **kwargs)
-
-    def forward_chunk(self, x, source, timestep, text, state, *, write_cache=False):
-        v, state = self.model.forward_chunk(x, source, timestep, text, state, write_cache=write_cache)
-        self.calls.append((x.clone(), float(timestep[0]), v.clone(), write_cache))
-        return v, state
-
-
 def stream(model, config, noise, source, text):
     """Run the sampler chunk by chunk; return per-chunk denoised latents and the calls of every chunk."""
-    recorder = Recorder(model)
+    recorder = CallRecorder(model)
     sampler = StreamingSampler(recorder, config)
     bounds = chunk_boundaries(noise.shape[2], config.chunk_frames)
     state = sampler.init_state(noise.shape[0], tuple(noise.shape[-2:]), bounds[1])
@@ -77,15 +63,15 @@ def test_cached_stream_equals_full_history_recomputation(small_model, window, ef
     for c in range(1, len(sizes)):
         # History as the caches saw it: the clean chunk at t=0 (refresh) or the last step's input (efficient).
         history = [calls[j][-1] if efficient_cache else None for j in range(c)]
-        past = [h[0] if h else chunks[j] for j, h in enumerate(history)]
-        past_t = [h[1] if h else 0.0 for h in history]
-        for x_in, t, velocity, _ in calls[c][: len(config.timesteps)]:
-            x_all = torch.cat([*past, x_in], dim=2)
-            t_all = torch.tensor([past_t[j] for j in range(c) for _ in range(sizes[j])] + [t] * sizes[c])
+        past = [h.x_in if h else chunks[j] for j, h in enumerate(history)]
+        past_t = [h.timestep if h else 0.0 for h in history]
+        for call in calls[c][: len(config.timesteps)]:
+            x_all = torch.cat([*past, call.x_in], dim=2)
+            t_all = torch.tensor([past_t[j] for j in range(c) for _ in range(sizes[j])] + [call.timestep] * sizes[c])
             ref = small_model(
                 x_all, source[:, :, : bounds[c + 1]], t_all[None], text, chunks=sizes[: c + 1], window=window
             )
-            torch.testing.assert_close(velocity, ref[:, :, bounds[c] :], atol=ATOL, rtol=ATOL)
+            torch.testing.assert_close(call.velocity, ref[:, :, bounds[c] :], atol=ATOL, rtol=ATOL)
 
 
 @torch.no_grad()
@@ -133,6 +119,18 @@ def test_prompt_change_takes_effect_from_its_chunk_on(small_model):
     assert (same[:, :, cut:] - switched[:, :, cut:]).abs().amax() > 1e-2
     with pytest.raises(ValueError, match="prompts for"):
         sampler.sample(noise, source, [text_a, text_b])
+
+
+@torch.no_grad()
+def test_a_chunk_of_the_wrong_size_is_refused_before_any_cache_is_written(small_model):
+    sampler = StreamingSampler(small_model)
+    noise, source, text = inputs(small_model, frames=5)
+    state = sampler.init_state(1, (4, 5), 5)
+    sampler.denoise_chunk(noise, source, text, state)
+    before = state.gdn_kv.clone()
+    with pytest.raises(ValueError, match="chunk 1 has 100 tokens but the stream state was made for 60"):
+        sampler.denoise_chunk(noise, source, text, state)
+    assert torch.equal(state.gdn_kv, before) and state.num_chunks == 1
 
 
 @pytest.mark.gpu

@@ -224,13 +224,21 @@ def forward_bidir_cases(folder: FixtureFolder) -> Iterator[CaseResult]:
     yield compare("forward_bidir.output_from_streaming_weights", out, rec["output"], MODEL_TOL)
 
 
-class _Recorder:
-    """Stands in for the model inside the sampler and keeps every call, plus the after-RoPE softmax q of
-    each cache-writing call (the official cache stores it; our model does not need it)."""
+@dataclass
+class RecordedCall:
+    x_in: Tensor
+    timestep: float
+    velocity: Tensor
+    write_cache: bool
+
+
+class CallRecorder:
+    """Stands in for the model inside a sampler and keeps every call, plus the after-RoPE softmax q of each
+    cache-writing call (the official cache stores it; our model has no use for it)."""
 
     def __init__(self, model: SanaStreamingTransformer) -> None:
         self.model = model
-        self.calls: list[tuple[Tensor, Tensor, float, bool]] = []
+        self.calls: list[RecordedCall] = []
         self.softmax_q: dict[int, Tensor] = {}
 
     def init_state(self, *args, **kwargs):
@@ -249,7 +257,7 @@ class _Recorder:
             for hook in hooks:
                 hook.remove()
         self.softmax_q = {b: self.model.blocks[b].attn.project(*args)[0] for b, args in captured.items()}
-        self.calls.append((x.clone(), velocity.clone(), float(timestep[0]), write_cache))
+        self.calls.append(RecordedCall(x.clone(), float(timestep[0]), velocity.clone(), write_cache))
         return velocity, state
 
 
@@ -265,18 +273,26 @@ def stream_cases(folder: FixtureFolder) -> Iterator[CaseResult]:
     bounds = [int(b) for b in rec["chunk_indices"]]
     ours_bounds = chunk_boundaries(rec["noise"].shape[2], meta["base_chunk_frames"])
     yield compare("stream.chunk_indices", torch.tensor(ours_bounds), torch.tensor(bounds), EXACT)
-    config = SamplerConfig(tuple(int(t) for t in rec["timesteps"]), meta["base_chunk_frames"], _stream_window(meta))
-    sampler = StreamingSampler(model, config)
-    yield compare("stream.sigmas", sampler.sigmas, rec["sigmas"], EXACT)
+    yield check(
+        "stream.no_guidance",
+        float(meta.get("cfg_scale", 1.0)) == 1.0,
+        "recorded with classifier-free guidance, which the streaming sampler does not do",
+    )
+    efficient = bool(meta.get("efficient_cache", False))
+    timesteps = tuple(int(t) for t in rec["timesteps"])
+    config = SamplerConfig(timesteps, meta["base_chunk_frames"], _stream_window(meta), efficient)
+    yield compare("stream.sigmas", StreamingSampler(model, config).sigmas, rec["sigmas"], EXACT)
     text = model.encode_text(rec["text_emb"], rec["text_mask"])
+    # The recorded run is replayed call by call; the efficient-cache variant only has its final latents.
     yield from _stream_replay(folder, model, config, text, rec, bounds)
-    efficient = StreamingSampler(model, SamplerConfig(config.timesteps, config.chunk_frames, config.window, True))
-    latents = efficient.sample(rec["noise"], rec["source_latents"], text)
-    yield compare("stream.latents_out_efficient_cache", latents, rec["latents_out_efficient_cache"], MODEL_TOL)
+    if "latents_out_efficient_cache" in rec:
+        variant = SamplerConfig(timesteps, config.chunk_frames, config.window, efficient_cache=True)
+        latents = StreamingSampler(model, variant).sample(rec["noise"], rec["source_latents"], text)
+        yield compare("stream.latents_out_efficient_cache", latents, rec["latents_out_efficient_cache"], MODEL_TOL)
 
 
 def _stream_replay(folder, model, config, text, rec, bounds) -> Iterator[CaseResult]:
-    recorder = _Recorder(model)
+    recorder = CallRecorder(model)
     sampler = StreamingSampler(recorder, config)
     noise, source = rec["noise"], rec["source_latents"]
     state = sampler.init_state(noise.shape[0], tuple(noise.shape[-2:]), bounds[1])
@@ -284,18 +300,20 @@ def _stream_replay(folder, model, config, text, rec, bounds) -> Iterator[CaseRes
     for c, (a, b) in enumerate(itertools.pairwise(bounds)):
         last = c == len(bounds) - 2
         outputs.append(sampler.denoise_chunk(noise[:, :, a:b], source[:, :, a:b], text, state, write_cache=not last))
-        tags += [f"chunk{c}.step{j}" for j in range(len(config.timesteps))] + ([] if last else [f"chunk{c}.refresh"])
+        tags += [f"chunk{c}.step{j}" for j in range(len(config.timesteps))] + (
+            [] if last or config.efficient_cache else [f"chunk{c}.refresh"]
+        )
         if f"chunk{c}.denoised" in rec:
             yield compare(f"stream.chunk{c}.denoised", outputs[-1], rec[f"chunk{c}.denoised"], MODEL_TOL)
         if not last:
             yield from _cache_cases(model, state, recorder, rec, c)
     recorded = [(c["tag"], float(c["timestep"]), bool(c["save_kv_cache"])) for c in folder.index["streaming"]["calls"]]
-    ours = [(tag, timestep, write) for tag, (_, _, timestep, write) in zip(tags, recorder.calls, strict=True)]
+    ours = [(tag, call.timestep, call.write_cache) for tag, call in zip(tags, recorder.calls, strict=True)]
     yield check("stream.call_sequence", ours == recorded, f"ours {ours} vs recorded {recorded}")
-    for tag, (x_in, velocity, _, _) in zip(tags, recorder.calls, strict=True):
+    for tag, call in zip(tags, recorder.calls, strict=True):
         if f"{tag}.x_in" in rec:
-            yield compare(f"stream.{tag}.x_in", x_in, rec[f"{tag}.x_in"], MODEL_TOL)
-            yield compare(f"stream.{tag}.v_pred", velocity, rec[f"{tag}.v_pred"], MODEL_TOL)
+            yield compare(f"stream.{tag}.x_in", call.x_in, rec[f"{tag}.x_in"], MODEL_TOL)
+            yield compare(f"stream.{tag}.v_pred", call.velocity, rec[f"{tag}.v_pred"], MODEL_TOL)
     yield compare("stream.latents_out", torch.cat(outputs, dim=2), rec["latents_out"], MODEL_TOL)
 
 

@@ -88,14 +88,14 @@ def adapt_official(state: dict[str, Tensor], cfg: ModelConfig) -> dict[str, Tens
         for name in ("q", "k"):
             key = f"blocks.{block}.attn.{name}.weight"
             weight = state.get(key)
-            if weight is None or (weight.dim() == (3 if taps else 2) and weight.shape[2:] == (taps,) * (taps > 0)):
-                continue  # absent (reported later) or already in the target layout
+            if weight is None:
+                continue  # reported by check_state_dict
             matrix = weight[:, :, weight.shape[2] // 2] if weight.dim() == 3 else weight
+            if tuple(weight.shape) == ((*matrix.shape, taps) if taps else tuple(matrix.shape)):
+                continue  # already in the target layout (side taps kept as they are)
             if taps:
-                matrix = torch.stack(
-                    [torch.zeros_like(matrix)] * (taps // 2) + [matrix] + [torch.zeros_like(matrix)] * (taps // 2),
-                    dim=2,
-                )
+                side = [torch.zeros_like(matrix)] * (taps // 2)
+                matrix = torch.stack([*side, matrix, *side], dim=2)
             state[key] = matrix
     return state
 

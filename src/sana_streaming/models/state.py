@@ -185,6 +185,13 @@ class StreamState:
         context = self.kv.context(self._softmax_index[block], self.num_chunks)
         return BlockMemory(context=context, tconv=self.tconv[block])
 
+    def check_chunk(self, tokens: int) -> None:
+        """Raise before a cache-writing call whose chunk size differs from what the caches were sized for."""
+        expected = self.kv.first_tokens if self.num_chunks == 0 else self.kv.chunk_tokens
+        if tokens != expected:
+            which = "the first chunk" if self.num_chunks == 0 else f"chunk {self.num_chunks}"
+            raise ValueError(f"{which} has {tokens} tokens but the stream state was made for {expected}")
+
     def write_(self, block: int, memory: BlockMemory) -> None:
         """Store what block ``block`` produced for the current chunk (call :meth:`commit_` after the last block)."""
         self.tconv[block].copy_(memory.tconv)

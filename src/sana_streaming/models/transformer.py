@@ -231,6 +231,8 @@ class SanaStreamingTransformer(nn.Module):
             velocity (B, C_out, T, H, W) and ``state``.
         """
         tokens, grid = self._embed(x, source)
+        if write_cache:
+            state.check_chunk(tokens.shape[1])
         layout = FrameLayout(grid, (grid[0],), self._rope(state.frame_offset, grid, x.device))
         t_emb, mod = self._timestep(timestep, x.shape[0])
         for i, (block, context) in enumerate(zip(self.blocks, text.context, strict=True)):
