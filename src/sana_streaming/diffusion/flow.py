@@ -13,6 +13,20 @@ from torch import Tensor
 STREAMING_TIMESTEPS = (1000, 961, 893, 743)
 
 
+def timesteps_for_steps(steps: int, shift: float = 8.0) -> tuple[int, ...]:
+    """Denoising timesteps for ``steps`` steps: the released lists for 4 and 2 steps, otherwise evenly spaced
+    noise levels warped by the inference flow shift (8, as the official inference config)."""
+    if steps == 4:
+        return STREAMING_TIMESTEPS
+    if steps == 2:
+        return (1000, 743)
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    levels = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)[:-1]
+    shifted = shift * levels / (1 + (shift - 1) * levels)
+    return tuple(round(1000 * float(s)) for s in shifted)
+
+
 def sigmas_for(timesteps: tuple[int, ...] | list[int]) -> Tensor:
     """Noise levels t / 1000 followed by a final 0, float32 (len(timesteps) + 1,)."""
     t = torch.tensor(list(timesteps), dtype=torch.int64)

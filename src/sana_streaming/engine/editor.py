@@ -1,0 +1,374 @@
+"""The streaming editor: frames in, edited frames out, chunk after chunk.
+
+Per chunk of video frames (the first has 1 + 8 (n0 - 1) frames, later ones 24): fit to the model resolution,
+encode with the causal VAE (its stream cache carries the temporal context), draw noise, run the streaming
+sampler with the DiT's stream state, decode with the causal decoder, emit the frames in order. Prompt
+changes take effect at the next chunk, optionally blended over a few chunks.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sana_streaming.engine.live import LiveReader
+from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
+from sana_streaming.engine.schedule import PromptSchedule
+from sana_streaming.io.frames import VideoFrame, to_uint8_rgb
+from sana_streaming.io.transform import FrameRateResampler, fit_frame, side_by_side
+from sana_streaming.models.state import StreamState
+from sana_streaming.models.transformer import SanaStreamingTransformer, TextCondition
+from sana_streaming.text.base import TextEncoder
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+
+
+@dataclass(frozen=True)
+class EditorConfig:
+    """Settings of a :class:`StreamingEditor`.
+
+    Attributes:
+        resolution: (width, height) the model sees; multiples of the VAE's spatial compression.
+        fps: frame rate of the edit (the source is resampled to it; official: 16).
+        first_chunk_latents: latent frames of the first chunk (the softmax sink); 5 = 33 video frames, as the
+            official 969-frame setting.
+        sampler: steps, cache window, efficient cache.
+        fit: "crop" (cover and centre-crop, official) or "letterbox".
+        seed: seed of the noise (one draw per chunk, in order).
+        transition_chunks: default number of chunks over which a new prompt's embedding is blended in.
+        side_by_side: emit (source | edit) frames of twice the width.
+        max_lag_chunks: live sources only: at most this many chunks of input wait; older frames are dropped.
+    """
+
+    resolution: tuple[int, int] = (384, 224)
+    fps: float = 16.0
+    first_chunk_latents: int = 5
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    fit: str = "crop"
+    seed: int = 0
+    transition_chunks: int = 0
+    side_by_side: bool = False
+    max_lag_chunks: int = 2
+
+
+@dataclass
+class ChunkTiming:
+    index: int
+    frames: int
+    encode_ms: float
+    denoise_ms: float
+    decode_ms: float
+    total_ms: float
+
+
+@dataclass
+class EditorStats:
+    """What a stream cost: per-chunk timings, time to first frame, drops."""
+
+    chunks: list[ChunkTiming] = field(default_factory=list)
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped: int = 0
+    time_to_first_frame: float | None = None
+    started: float | None = None
+
+    def summary(self) -> dict:
+        totals = [c.total_ms for c in self.chunks]
+        elapsed = sum(totals) / 1000
+        return {
+            "chunks": len(self.chunks),
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "dropped": self.dropped,
+            "time_to_first_frame_s": self.time_to_first_frame,
+            "chunk_ms_median": float(np.median(totals)) if totals else None,
+            "chunk_ms_max": max(totals) if totals else None,
+            "processing_fps": self.frames_out / elapsed if elapsed else None,
+        }
+
+
+class _PromptState:
+    """The prompt of the next chunk, with an optional linear blend from the previous one."""
+
+    def __init__(self) -> None:
+        self.target: tuple[Tensor, Tensor] | None = None
+        self.previous: tuple[Tensor, Tensor] | None = None
+        self.steps = 0
+        self.done = 0
+
+    def set(self, features: tuple[Tensor, Tensor], transition_chunks: int) -> None:
+        self.previous = self.current() if self.target is not None and transition_chunks > 0 else None
+        self.target, self.steps, self.done = features, transition_chunks, 0
+
+    @property
+    def blending(self) -> bool:
+        return self.previous is not None and self.done < self.steps
+
+    def current(self) -> tuple[Tensor, Tensor]:
+        """Features and mask for the next chunk: chunk k of a transition takes weight (k + 1) / steps."""
+        if not self.blending:
+            return self.target
+        weight = (self.done + 1) / self.steps
+        (f0, m0), (f1, m1) = self.previous, self.target
+        return (1 - weight) * f0 + weight * f1, torch.maximum(m0, m1)
+
+    def advance(self) -> None:
+        self.done += 1
+
+
+class StreamingEditor:
+    """Edits a video stream with a text prompt, chunk by chunk, with constant memory.
+
+    Pull: ``for frame in editor.edit(source): ...``. Push (live): ``editor.push(frames)`` returns the frames
+    ready so far; ``editor.flush()`` ends the stream. Outputs are :class:`VideoFrame` (uint8 RGB) in input order.
+    """
+
+    def __init__(
+        self,
+        model: SanaStreamingTransformer,
+        vae: VideoAutoencoder,
+        text_encoder: TextEncoder,
+        config: EditorConfig | None = None,
+    ) -> None:
+        self.model, self.vae, self.text_encoder = model, vae, text_encoder
+        self.config = config or EditorConfig()
+        self.sampler = StreamingSampler(model, self.config.sampler)
+        self.device = model.x_embedder.proj.weight.device
+        self._check_parts()
+        self._prompt = _PromptState()
+        self._steady: TextCondition | None = None  # the embedded prompt, reused chunk after chunk
+        self.prompt: str | None = None
+        self.schedule: PromptSchedule | None = None
+        self.reset()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str = "tiny",
+        *,
+        vae: str | None = None,
+        text_encoder: str | None = None,
+        model_preset: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        **config,
+    ) -> StreamingEditor:
+        """Build an editor from names: ``model`` is a preset (random weights), a folder written by save_pretrained
+        or an official checkpoint; ``vae`` a preset, a diffusers-layout folder or a cached id such as
+        "Lightricks/LTX-2"; ``text_encoder`` "minilm", "gemma", "gemma:PATH" or a folder. Both default to what
+        the model needs. ``config`` sets :class:`EditorConfig` fields (the resolution defaults to the VAE's).
+        """
+        from sana_streaming.engine import loading
+
+        torch_device = loading.resolve_device(device)
+        torch_dtype = loading.resolve_dtype(dtype, torch_device)
+        dit = loading.load_model(model, preset=model_preset, device=torch_device, dtype=torch_dtype)
+        autoencoder = loading.load_vae(vae, dit.part, device=torch_device, dtype=torch_dtype)
+        text = loading.load_text_encoder(text_encoder, dit.part, device=torch_device)
+        for note in dit.notes + autoencoder.notes + text.notes:
+            warnings.warn(note, stacklevel=2)
+        config.setdefault("resolution", loading.default_resolution(autoencoder.part))
+        return cls(dit.part, autoencoder.part, text.part, EditorConfig(**config))
+
+    def _check_parts(self) -> None:
+        width, height = self.config.resolution
+        ratio = self.vae.cfg.spatial_compression * max(self.model.cfg.patch_size)
+        if width % ratio or height % ratio:
+            raise ValueError(f"resolution {width}x{height}: width and height must be multiples of {ratio}")
+        if self.vae.cfg.latent_channels != self.model.cfg.in_channels:
+            raise ValueError(
+                f"the VAE has {self.vae.cfg.latent_channels} latent channels, the model expects "
+                f"{self.model.cfg.in_channels}"
+            )
+        if self.text_encoder.feature_dim != self.model.cfg.caption_channels:
+            raise ValueError(
+                f"the text encoder gives {self.text_encoder.feature_dim}-wide features, the model "
+                f"expects {self.model.cfg.caption_channels}"
+            )
+        if self.config.first_chunk_latents < 1:
+            raise ValueError("first_chunk_latents must be at least 1")
+
+    # -- stream control -------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Start a new stream (the prompt is kept)."""
+        self.state: StreamState | None = None
+        self._encoder_cache = self.vae.encoder_stream()
+        self._decoder_cache = self.vae.decoder_stream()
+        self._pending: list[VideoFrame] = []
+        self._next_index = 0
+        self._generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
+        self.stats = EditorStats()
+
+    def set_prompt(self, prompt: str, transition_chunks: int | None = None) -> None:
+        """Use ``prompt`` from the next chunk on, blending its embedding in over ``transition_chunks`` chunks."""
+        features, mask = self.text_encoder.encode([prompt])
+        steps = self.config.transition_chunks if transition_chunks is None else transition_chunks
+        self._prompt.set((features, mask), steps)
+        self._steady = None
+        self.prompt = prompt
+
+    def _follow_schedule(self, seconds: float) -> None:
+        """Switch to the scheduled prompt of the chunk starting at ``seconds`` (if a schedule is set)."""
+        prompt = self.schedule.prompt_at(seconds) if self.schedule is not None else None
+        if prompt is not None and prompt != self.prompt:
+            self.set_prompt(prompt)
+
+    @property
+    def frames_per_chunk(self) -> int:
+        """Video frames of the next chunk."""
+        ratio = self.vae.cfg.temporal_compression
+        if self.stats.chunks:
+            return ratio * self.config.sampler.chunk_frames
+        return 1 + ratio * (self.config.first_chunk_latents - 1)
+
+    def push(self, frames) -> list[VideoFrame]:
+        """Add frames (at the editor's frame rate) and return the edited frames that became ready.
+
+        Args:
+            frames: a :class:`VideoFrame`, a list of them, or images (numpy/torch, see ``to_uint8_rgb``).
+        """
+        for frame in self._as_frames(frames):
+            if self.stats.started is None:
+                self.stats.started = time.perf_counter()
+            self._pending.append(frame)
+            self.stats.frames_in += 1
+        out = []
+        while len(self._pending) >= self.frames_per_chunk:
+            batch, self._pending = self._pending[: self.frames_per_chunk], self._pending[self.frames_per_chunk :]
+            self._follow_schedule(batch[0].time)
+            out += self._run_chunk(batch, last=False)
+        return out
+
+    def flush(self) -> list[VideoFrame]:
+        """End the stream: edit the frames still waiting (the partial last chunk) and return them."""
+        if self._pending:
+            self._follow_schedule(self._pending[0].time)
+        out = self._run_chunk(self._pending, last=True) if self._pending else []
+        self._pending = []
+        return out
+
+    def edit(self, source: Iterable[VideoFrame]) -> Iterator[VideoFrame]:
+        """Edit a whole source (file, camera, network stream, push source) and yield frames as they are ready.
+
+        Sources with a frame rate or timestamps are resampled to the editor's rate. A live source is read by a
+        background thread into a bounded buffer; when editing falls behind, the oldest frames are dropped
+        (``stats.dropped``) so latency stays bounded.
+        """
+        if self._prompt.target is None and self.schedule is None:
+            raise ValueError("no prompt: call set_prompt() before editing")
+        resampler = FrameRateResampler(self.config.fps)
+        frames: Iterable[VideoFrame] = source
+        if getattr(source, "live", False):
+            frames = LiveReader(
+                source, capacity=self.config.max_lag_chunks * self._max_chunk_frames(), stats=self.stats
+            )
+        last = None
+        try:
+            for frame in frames:
+                last = frame
+                for resampled in resampler.push(frame):
+                    yield from self.push(resampled)
+            if last is not None:  # the last input frame lasts one source frame period
+                period = 1.0 / (getattr(source, "fps", None) or self.config.fps)
+                for resampled in resampler.flush(last.time + period):
+                    yield from self.push(resampled)
+            yield from self.flush()
+        finally:
+            if isinstance(frames, LiveReader):
+                frames.close()
+            self.stats.dropped += getattr(source, "dropped", 0)  # frames a live source itself dropped
+
+    # -- one chunk ------------------------------------------------------------------------------------------
+
+    def _max_chunk_frames(self) -> int:
+        ratio = self.vae.cfg.temporal_compression
+        return max(1 + ratio * (self.config.first_chunk_latents - 1), ratio * self.config.sampler.chunk_frames)
+
+    def _as_frames(self, frames) -> list[VideoFrame]:
+        if isinstance(frames, VideoFrame):
+            frames = [frames]
+        if isinstance(frames, list) and all(isinstance(f, VideoFrame) for f in frames):
+            return frames
+        images = to_uint8_rgb(frames)
+        start = self.stats.frames_in
+        return [VideoFrame(img, (start + i) / self.config.fps, start + i) for i, img in enumerate(images)]
+
+    def _condition(self) -> TextCondition:
+        if self._prompt.target is None:
+            raise ValueError("no prompt: call set_prompt() before editing")
+        if self._steady is not None and not self._prompt.blending:
+            return self._steady
+        features, mask = self._prompt.current()
+        condition = self.model.encode_text(features.to(self.device), mask.to(self.device))
+        if not self._prompt.blending:
+            self._steady = condition
+        return condition
+
+    def _run_chunk(self, frames: list[VideoFrame], last: bool) -> list[VideoFrame]:
+        timer = _Timer(self.device)
+        ratio = self.vae.cfg.temporal_compression
+        first = not self.stats.chunks
+        count = len(frames)
+        padded = (1 + ratio * -(-(count - 1) // ratio)) if first else ratio * -(-count // ratio)
+        images = [fit_frame(f.image, self.config.resolution, self.config.fit) for f in frames]
+        images += [images[-1]] * (padded - count)  # a partial last chunk repeats its last frame; dropped below
+        video = torch.from_numpy(np.stack(images)).to(self.device)
+        video = video.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # (1, 3, T, H, W) in [-1, 1]
+        with torch.no_grad():
+            source = self.vae.normalize(self.vae.encode_chunk(video, self._encoder_cache)).float()
+            timer.mark("encode")
+            if self.state is None:
+                self.state = self.sampler.init_state(1, tuple(source.shape[-2:]), source.shape[2])
+            noise = torch.randn(source.shape, generator=self._generator).to(self.device)
+            latents = self.sampler.denoise_chunk(noise, source, self._condition(), self.state, write_cache=not last)
+            self._prompt.advance()
+            timer.mark("denoise")
+            pixels = self.vae.decode_chunk(self.vae.denormalize(latents), self._decoder_cache)[:, :, :count]
+            out = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu()
+            timer.mark("decode")
+        return self._emit(frames, images, out.numpy(), timer)
+
+    def _emit(self, frames, images, edited: np.ndarray, timer) -> list[VideoFrame]:
+        out = []
+        for frame, source, image in zip(frames, images, edited, strict=False):  # images has the padding too
+            picture = side_by_side(source, image) if self.config.side_by_side else np.ascontiguousarray(image)
+            out.append(VideoFrame(picture, frame.time, self._next_index))
+            self._next_index += 1
+        ms = timer.elapsed_ms()
+        self.stats.chunks.append(
+            ChunkTiming(len(self.stats.chunks), len(out), ms["encode"], ms["denoise"], ms["decode"], sum(ms.values()))
+        )
+        self.stats.frames_out += len(out)
+        if self.stats.time_to_first_frame is None and out and self.stats.started is not None:
+            self.stats.time_to_first_frame = time.perf_counter() - self.stats.started
+        return out
+
+
+class _Timer:
+    """Stage timings of one chunk: CUDA events on the GPU (no sync until read), a wall clock on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.marks: list[tuple[str, object]] = [("start", self._now())]
+
+    def _now(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        self.marks.append((name, self._now()))
+
+    def elapsed_ms(self) -> dict[str, float]:
+        out = {}
+        for (_, a), (name, b) in zip(self.marks[:-1], self.marks[1:], strict=True):
+            out[name] = a.elapsed_time(b) if self.cuda else (b - a) * 1000
+        return out

