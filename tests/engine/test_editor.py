@@ -181,9 +181,6 @@ def test_editor_refuses_mismatched_parts(parts):
 
 
 def test_live_reader_drops_the_oldest_frames_when_behind():
-    class Stats:
-        dropped = 0
-
     produced = threading.Event()
 
     def fast_source():
@@ -191,13 +188,25 @@ def test_live_reader_drops_the_oldest_frames_when_behind():
             yield VideoFrame(np.zeros((2, 2, 3), np.uint8), i / 100, i)
         produced.set()
 
-    stats = Stats()
-    reader = LiveReader(fast_source(), capacity=10, stats=stats)
+    reader = LiveReader(fast_source(), capacity=10)
     produced.wait(5)
     time.sleep(0.05)
     received = [frame.index for frame in reader]
-    assert stats.dropped == 200 - len(received) and len(received) <= 11
+    assert reader.dropped == 200 - len(received) and len(received) <= 10
     assert received[-1] == 199 and received == sorted(received)  # the newest frames survive, in order
+
+
+def test_live_source_errors_reach_the_consumer_after_the_buffered_frames():
+    def broken_source():
+        yield VideoFrame(np.zeros((2, 2, 3), np.uint8), 0.0, 0)
+        raise RuntimeError("camera unplugged")
+
+    reader = LiveReader(broken_source(), capacity=4)
+    received = []
+    with pytest.raises(RuntimeError, match="camera unplugged"):
+        for frame in reader:
+            received.append(frame.index)
+    assert received == [0]
 
 
 def test_from_pretrained_builds_the_tiny_editor_by_name():

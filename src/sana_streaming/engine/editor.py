@@ -265,9 +265,7 @@ class StreamingEditor:
         resampler = FrameRateResampler(self.config.fps)
         frames: Iterable[VideoFrame] = source
         if getattr(source, "live", False):
-            frames = LiveReader(
-                source, capacity=self.config.max_lag_chunks * self._max_chunk_frames(), stats=self.stats
-            )
+            frames = LiveReader(source, capacity=self.config.max_lag_chunks * self._max_chunk_frames())
         last = None
         try:
             for frame in frames:
@@ -282,6 +280,7 @@ class StreamingEditor:
         finally:
             if isinstance(frames, LiveReader):
                 frames.close()
+                self.stats.dropped += frames.dropped
             self.stats.dropped += getattr(source, "dropped", 0)  # frames a live source itself dropped
 
     # -- one chunk ------------------------------------------------------------------------------------------

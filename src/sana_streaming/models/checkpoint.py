@@ -8,11 +8,12 @@ Accepted files: ``.safetensors``, or ``.pth``/``.pt``/``.bin`` read with ``torch
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from sana_streaming.models.config import ModelConfig
@@ -117,6 +118,32 @@ def check_state_dict(model: nn.Module, state: dict[str, Tensor], source: str) ->
             problems.append(f"{len(items)} {label}: {', '.join(items[:_MAX_LISTED])}{more}")
     if problems:
         raise CheckpointError(f"{source} does not fit the model: " + "; ".join(problems))
+
+
+def build_with_weights(
+    make: Callable[[], nn.Module],
+    state: dict[str, Tensor],
+    source: str,
+    *,
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> nn.Module:
+    """Build a module on the meta device (no memory, no init) and adopt ``state`` as its tensors, checked first."""
+    with torch.device("meta"):
+        model = make()
+    check_state_dict(model, state, source)
+    model.load_state_dict({k: v.to(device=device, dtype=dtype) for k, v in state.items()}, assign=True)
+    return model.eval()
+
+
+def save_folder(model: nn.Module, config, folder: str | Path) -> None:
+    """Write ``config.json`` (via ``config.save``) and ``model.safetensors`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save(folder / "config.json")
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(folder / "model.safetensors")
+    )
 
 
 def load_weights_(model: nn.Module, state: dict[str, Tensor], source: str = "checkpoint") -> nn.Module:

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from sana_streaming.models.checkpoint import CheckpointError, adapt_official, check_state_dict, read_state_dict
+from sana_streaming.models.checkpoint import (
+    CheckpointError,
+    adapt_official,
+    build_with_weights,
+    read_state_dict,
+    save_folder,
+)
 from sana_streaming.models.config import ModelConfig, get_config
 from sana_streaming.models.state import BlockMemory, CacheWindow, SoftmaxKVCache, StreamState
 from sana_streaming.nn.cross_attention import CrossAttention, text_attention_bias
@@ -317,20 +322,11 @@ class SanaStreamingTransformer(nn.Module):
 
     @classmethod
     def _from_state(cls, cfg, state, source, dtype, device) -> SanaStreamingTransformer:
-        with torch.device("meta"):
-            model = cls(cfg)
-        check_state_dict(model, state, source)
-        model.load_state_dict({k: v.to(device=device, dtype=dtype) for k, v in state.items()}, assign=True)
-        return model.eval()
+        return build_with_weights(lambda: cls(cfg), state, source, dtype=dtype, device=device)
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write config.json and model.safetensors into the folder ``path``."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.cfg.save(folder / "config.json")
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / "model.safetensors")
-        )
+        save_folder(self, self.cfg, path)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from sana_streaming.models.checkpoint import CheckpointError, check_state_dict, read_state_dict
+from sana_streaming.models.checkpoint import CheckpointError, build_with_weights, read_state_dict, save_folder
 from sana_streaming.vae.config import _DOWN, VAEConfig
 from sana_streaming.vae.layers import CausalConv3d, Downsampler, ResnetBlock, StreamCache, Upsampler, rms_norm
 
@@ -245,19 +244,11 @@ class VideoAutoencoder(nn.Module):
         if causal_decoder and not cfg.decoder_causal:
             state = remap_decoder_to_causal(state)
             cfg = dataclasses.replace(cfg, decoder_causal=True)
-        with torch.device("meta"):
-            model = cls(cfg)
-        check_state_dict(model, state, str(weights))
-        model.load_state_dict({k: v.to(device=device, dtype=dtype) for k, v in state.items()}, assign=True)
-        return model.eval()
+        return build_with_weights(lambda: cls(cfg), state, str(weights), dtype=dtype, device=device)
 
     def save_pretrained(self, path: str | Path) -> None:
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.cfg.save(folder / "config.json")
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / "model.safetensors")
-        )
+        """Write config.json and model.safetensors into the folder ``path``."""
+        save_folder(self, self.cfg, path)
 
 
 def _read_vae_config(folder: Path) -> VAEConfig:
