@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from sana_streaming.nn.mix_ffn import MixFFN
+
+
+def official_t_conv(ffn: MixFFN, x: torch.Tensor) -> torch.Tensor:
+    """The official layer: Conv2d(C, C, (3, 1), padding (1, 0)) on (B, C, T, S)."""
+    return F.conv2d(x, ffn.t_conv.weight, padding=(1, 0))
 
 
 def conv_reference(ffn: MixFFN, y: torch.Tensor, chunks, left):
@@ -15,7 +21,7 @@ def conv_reference(ffn: MixFFN, y: torch.Tensor, chunks, left):
     for size in chunks:
         part = x[:, :, start : start + size]
         padded = torch.cat([prev, part], dim=2)
-        outs.append(part + ffn.t_conv(padded)[:, :, 1:])
+        outs.append(part + official_t_conv(ffn, padded)[:, :, 1:])
         prev = part[:, :, -1:]
         start += size
     return torch.cat(outs, dim=2).permute(0, 2, 3, 1)
@@ -37,7 +43,7 @@ def test_one_chunk_without_context_is_zero_padded_conv():
     torch.nn.init.normal_(ffn.t_conv.weight, std=0.2)
     y = torch.randn(1, 4, 3, 16)
     x = y.permute(0, 3, 1, 2)
-    expected = (x + ffn.t_conv(x)).permute(0, 2, 3, 1)
+    expected = (x + official_t_conv(ffn, x)).permute(0, 2, 3, 1)
     torch.testing.assert_close(ffn.temporal(y, (4,), None), expected, atol=1e-6, rtol=1e-6)
 
 

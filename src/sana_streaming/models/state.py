@@ -152,6 +152,8 @@ class StreamState:
         tconv: temporal-conv left context per block, (depth, B, S, C); zeros before the first chunk.
         kv: the softmax blocks' key/value window.
         frame_offset: absolute latent-frame index where the next chunk starts (its RoPE position).
+        position: the same index as a 0-d int64 tensor on the state's device, advanced by the device itself
+            (what the model reads, so that a captured step replays correctly for every chunk).
         num_chunks: chunks written so far.
     """
 
@@ -171,6 +173,7 @@ class StreamState:
         self._gdn_index = gdn_index
         self._softmax_index = softmax_index
         self.frame_offset = 0
+        self.position = torch.zeros((), dtype=torch.int64, device=gdn_kv.device)
         self.num_chunks = 0
 
     def read(self, block: int) -> BlockMemory:
@@ -204,6 +207,11 @@ class StreamState:
 
     def commit_(self, frames: int) -> None:
         """Advance past a chunk of ``frames`` latent frames once all blocks are written."""
+        self.position.add_(frames)
+        self.count_chunk(frames)
+
+    def count_chunk(self, frames: int) -> None:
+        """The host-side half of :meth:`commit_` (a replayed CUDA graph advances ``position`` itself)."""
         self.frame_offset += frames
         self.num_chunks += 1
 

@@ -175,7 +175,9 @@ class SanaStreamingTransformer(nn.Module):
         x = torch.einsum("bthwopqc->bctohpwq", x)
         return x.reshape(x.shape[0], self.cfg.out_channels, frames * pt, height * ph, width * pw)
 
-    def _rope(self, frame_start: int, grid: tuple[int, int, int], device: torch.device) -> tuple[Tensor, Tensor]:
+    def _rope(
+        self, frame_start: int | Tensor, grid: tuple[int, int, int], device: torch.device
+    ) -> tuple[Tensor, Tensor]:
         frames, height, width = grid
         return rope_table(
             self.cfg.head_dim, frame_start, frames, height, width, device=device, theta=self.cfg.rope_theta
@@ -238,7 +240,7 @@ class SanaStreamingTransformer(nn.Module):
         tokens, grid = self._embed(x, source)
         if write_cache:
             state.check_chunk(tokens.shape[1])
-        layout = FrameLayout(grid, (grid[0],), self._rope(state.frame_offset, grid, x.device))
+        layout = FrameLayout(grid, (grid[0],), self._rope(state.position, grid, x.device))
         t_emb, mod = self._timestep(timestep, x.shape[0])
         for i, (block, context) in enumerate(zip(self.blocks, text.context, strict=True)):
             tokens, produced = block(tokens, mod, layout, (context, text.bias), state.read(i))

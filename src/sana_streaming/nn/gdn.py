@@ -11,7 +11,20 @@ from torch import Tensor, nn
 from sana_streaming.nn.linear import TapLinear
 from sana_streaming.nn.norm import RMSNorm
 from sana_streaming.nn.rope import apply_rope
+from sana_streaming.ops.gdn.chunkwise import gdn_chunkwise
 from sana_streaming.ops.gdn.reference import gdn_bidirectional
+
+# Implementations of the bidirectional recurrence, same arguments and results (see ops/gdn).
+GDN_BACKENDS = {"reference": gdn_bidirectional, "chunkwise": gdn_chunkwise}
+
+
+def set_gdn_backend(model: nn.Module, name: str) -> None:
+    """Choose the GDN implementation of every GDN block of ``model`` (applied from outside the model)."""
+    if name not in GDN_BACKENDS:
+        raise ValueError(f"unknown GDN backend {name!r}; choose one of: {', '.join(GDN_BACKENDS)}")
+    for module in model.modules():
+        if isinstance(module, GatedDeltaNetAttention):
+            module.backend = name
 
 
 @dataclass
@@ -36,6 +49,8 @@ class GatedDeltaNetAttention(nn.Module):
     Parameter names follow the official checkpoints (``q``, ``k``, ``v``, ``q_norm``, ``k_norm``,
     ``beta_proj``, ``gate_proj``, ``A_log``, ``dt_bias``, ``output_gate``, ``proj``).
     """
+
+    backend = "chunkwise"  # see set_gdn_backend
 
     def __init__(self, dim: int, head_dim: int, *, qk_norm: bool = True, norm_eps: float = 1e-5, eps: float = 1e-8):
         super().__init__()
@@ -96,7 +111,7 @@ class GatedDeltaNetAttention(nn.Module):
         """
         batch, tokens, channels = x.shape
         feats = self.features(x, frames, rope)
-        out, state_kv, state_z = gdn_bidirectional(
+        out, state_kv, state_z = GDN_BACKENDS[self.backend](
             *feats.as_args(), chunks=chunks, state_kv=state_kv, state_z=state_z, eps=self.eps
         )
         out = out.permute(0, 2, 3, 1, 4).reshape(batch, tokens, channels).to(x.dtype)

@@ -6,13 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sana_streaming.nn.linear import PointwiseConv, TemporalConv
 
-class ConvLayer(nn.Module):
-    """Holds one conv (named ``conv`` to keep the official parameter names)."""
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+class DepthwiseConv(nn.Module):
+    """3 x 3 depthwise ``Conv2d`` (kept as ``conv`` for the official key names) on (B, C, H, W)."""
+
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv = conv
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
 
 
 class MixFFN(nn.Module):
@@ -24,23 +29,20 @@ class MixFFN(nn.Module):
         super().__init__()
         if t_kernel != 3:
             raise ValueError(f"only a temporal kernel of 3 is supported, got {t_kernel}")
-        self.inverted_conv = ConvLayer(nn.Conv2d(dim, 2 * hidden, 1))
-        self.depth_conv = ConvLayer(nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden))
-        self.point_conv = ConvLayer(nn.Conv2d(hidden, dim, 1, bias=False))
-        self.t_conv = nn.Conv2d(dim, dim, (t_kernel, 1), padding=(t_kernel // 2, 0), bias=False)
+        self.inverted_conv = PointwiseConv(dim, 2 * hidden)
+        self.depth_conv = DepthwiseConv(2 * hidden)
+        self.point_conv = PointwiseConv(hidden, dim, bias=False)
+        self.t_conv = TemporalConv(dim, t_kernel)
 
     def spatial(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:
         """Per-frame branch: tokens (B, N, C) -> (B, T, S, C)."""
         frames, height, width = grid
         batch, _, channels = x.shape
-        inv = self.inverted_conv.conv
-        h = F.silu(F.linear(x, inv.weight.flatten(1), inv.bias))
-        h = h.view(batch * frames, height, width, -1).permute(0, 3, 1, 2)
-        h = self.depth_conv.conv(h)
+        h = F.silu(self.inverted_conv(x))
+        h = self.depth_conv(h.view(batch * frames, height, width, -1).permute(0, 3, 1, 2))
         a, g = h.chunk(2, dim=1)
         h = (a * F.silu(g)).permute(0, 2, 3, 1)
-        out = F.linear(h, self.point_conv.conv.weight.flatten(1))
-        return out.reshape(batch, frames, height * width, channels)
+        return self.point_conv(h).reshape(batch, frames, height * width, channels)
 
     def temporal(self, y: Tensor, chunks: tuple[int, ...], left: Tensor | None) -> Tensor:
         """``y + t_conv(y)`` over frames of y (B, T, S, C); the right neighbour is zero at every chunk end.
@@ -56,8 +58,7 @@ class MixFFN(nn.Module):
         chunk_end = torch.zeros(frames, dtype=torch.bool, device=y.device)
         chunk_end[torch.tensor(chunks, device=y.device).cumsum(0) - 1] = True
         nxt = nxt.masked_fill(chunk_end[None, :, None, None], 0.0)
-        w = self.t_conv.weight[..., 0]  # (C_out, C_in, 3): taps for frames t - 1, t, t + 1
-        return y + F.linear(prev, w[..., 0]) + F.linear(y, w[..., 1]) + F.linear(nxt, w[..., 2])
+        return y + self.t_conv(torch.cat([prev, y, nxt], dim=-1))
 
     def forward(
         self,

@@ -18,7 +18,7 @@ def rope_split(head_dim: int) -> tuple[int, int, int]:
 
 
 def _axis_angles(positions: Tensor, dim: int, theta: float) -> Tensor:
-    inv_freq = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    inv_freq = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float64, device=positions.device) / dim)
     return positions.to(torch.float64)[:, None] * inv_freq[None, :]
 
 
@@ -31,14 +31,15 @@ def rope_angles(head_dim: int, frames: Tensor, height: int, width: int, theta: f
     t_dim, h_dim, w_dim = rope_split(head_dim)
     num_frames = frames.shape[0]
     ang_t = _axis_angles(frames, t_dim, theta)[:, None, None].expand(num_frames, height, width, -1)
-    ang_h = _axis_angles(torch.arange(height), h_dim, theta)[None, :, None].expand(num_frames, height, width, -1)
-    ang_w = _axis_angles(torch.arange(width), w_dim, theta)[None, None, :].expand(num_frames, height, width, -1)
+    rows, cols = torch.arange(height, device=frames.device), torch.arange(width, device=frames.device)
+    ang_h = _axis_angles(rows, h_dim, theta)[None, :, None].expand(num_frames, height, width, -1)
+    ang_w = _axis_angles(cols, w_dim, theta)[None, None, :].expand(num_frames, height, width, -1)
     return torch.cat([ang_t, ang_h, ang_w], dim=-1).reshape(num_frames * height * width, head_dim // 2)
 
 
 def rope_table(
     head_dim: int,
-    frame_start: int,
+    frame_start: int | Tensor,
     num_frames: int,
     height: int,
     width: int,
@@ -46,10 +47,17 @@ def rope_table(
     device: torch.device | str | None = None,
     theta: float = 10000.0,
 ) -> tuple[Tensor, Tensor]:
-    """(cos, sin) tables, float32, (num_frames * height * width, head_dim // 2), for frames [start, start + n)."""
-    frames = torch.arange(frame_start, frame_start + num_frames)
+    """(cos, sin) tables, float32, (num_frames * height * width, head_dim // 2), for frames [start, start + n).
+
+    ``frame_start`` may be a 0-d integer tensor: the table is then computed on its device without reading it
+    back, so a CUDA graph can replay it for a stream position that advances on the device.
+    """
+    if isinstance(frame_start, Tensor):
+        frames = frame_start + torch.arange(num_frames, device=frame_start.device)
+    else:
+        frames = torch.arange(frame_start, frame_start + num_frames, device=device)
     angles = rope_angles(head_dim, frames, height, width, theta)
-    return angles.cos().float().to(device), angles.sin().float().to(device)
+    return angles.cos().float(), angles.sin().float()
 
 
 def apply_rope(x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
