@@ -1,0 +1,1 @@
+"""Mixed-precision quantization applied from outside the model: ``quantize_(model, policy)``."""

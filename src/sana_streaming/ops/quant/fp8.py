@@ -1,0 +1,87 @@
+"""Low-precision linear layers: FP8 (e4m3, rowwise scales) through ``torch._scaled_mm`` on sm_89+, and NVFP4
+as a numerical emulation (its tensor cores need Blackwell) for measuring the error a policy adds.
+
+On a device without FP8 matrix units (the CPU) the FP8 layer computes the same rounding in emulation, so
+CPU tests check the numerics that the GPU kernel runs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+E4M3_MAX = 448.0
+E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+NVFP4_BLOCK = 16
+
+
+def quantize_rowwise(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(M, K) -> e4m3 values (M, K) and float32 scales (M, 1) with x ~= values * scales (amax per row -> 448)."""
+    amax = x.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
+    scale = amax / E4M3_MAX
+    return (x.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn), scale
+
+
+def fp8_supported(device: torch.device) -> bool:
+    """FP8 matrix units: NVIDIA compute capability 8.9 or newer."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
+
+
+class Float8Linear(nn.Module):
+    """y = x W^T + b with W quantized once per output row and x quantized per token at every call (e4m3)."""
+
+    def __init__(self, matrix: Tensor, bias: Tensor | None) -> None:
+        super().__init__()
+        out_features, in_features = matrix.shape
+        if in_features % 16 or out_features % 16:
+            raise ValueError(f"FP8 GEMMs need sizes that are multiples of 16, got {out_features} x {in_features}")
+        values, scale = quantize_rowwise(matrix.detach())
+        self.register_buffer("weight_fp8", values)
+        self.register_buffer("weight_scale", scale.t().contiguous())  # (1, out)
+        self.register_buffer("bias", None if bias is None else bias.detach().clone())
+        self.in_features, self.out_features = in_features, out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        values, scale = quantize_rowwise(x.reshape(-1, self.in_features))
+        if fp8_supported(x.device):
+            bias = None if self.bias is None else self.bias.to(x.dtype)
+            y = torch._scaled_mm(
+                values, self.weight_fp8.t(), scale_a=scale, scale_b=self.weight_scale, bias=bias, out_dtype=x.dtype
+            )
+        else:  # emulation: the same rounding, computed in float32
+            weight = self.weight_fp8.float() * self.weight_scale.t()
+            y = F.linear(values.float() * scale, weight, None if self.bias is None else self.bias.float()).to(x.dtype)
+        return y.reshape(*shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, fp8 e4m3 rowwise"
+
+
+def fake_quantize_nvfp4(x: Tensor) -> Tensor:
+    """Round (..., K) to NVFP4 (blocks of 16 along K, e2m1 values, e4m3 block scales) and back, in float32."""
+    shape = x.shape
+    blocks = x.float().reshape(-1, NVFP4_BLOCK)
+    scale = (blocks.abs().amax(dim=-1, keepdim=True) / E2M1_VALUES[-1]).clamp(min=1e-12)
+    scale = scale.to(torch.float8_e4m3fn).float().clamp(min=2**-9)
+    grid = torch.tensor(E2M1_VALUES, device=x.device)
+    scaled = blocks / scale
+    index = (scaled.abs()[..., None] - grid).abs().argmin(dim=-1)
+    return (grid[index] * scaled.sign() * scale).reshape(shape)
+
+
+class NVFP4EmulatedLinear(nn.Module):
+    """NVFP4 weights and activations, emulated (for error measurement on any GPU or the CPU; no speed-up)."""
+
+    def __init__(self, matrix: Tensor, bias: Tensor | None) -> None:
+        super().__init__()
+        if matrix.shape[1] % NVFP4_BLOCK:
+            raise ValueError(f"NVFP4 needs an input size that is a multiple of {NVFP4_BLOCK}, got {matrix.shape[1]}")
+        self.register_buffer("weight", fake_quantize_nvfp4(matrix.detach()))
+        self.register_buffer("bias", None if bias is None else bias.detach().float())
+        self.in_features, self.out_features = matrix.shape[1], matrix.shape[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.linear(fake_quantize_nvfp4(x), self.weight, self.bias)
+        return y.to(x.dtype)

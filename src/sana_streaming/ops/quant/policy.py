@@ -1,0 +1,116 @@
+"""Mixed-precision policies and ``quantize_``: swap linear layers of a model for low-precision ones, from outside.
+
+Layer groups follow the paper's analysis (paper_notes.md 3.10): self-attention q/k/v/o, attention gates,
+cross-attention q/kv/o, FFN input/output 1x1 convs and the FFN temporal conv, each over a block range.
+A module is quantized when it is linear-like: ``nn.Linear``, or a module with ``matrix`` and ``bias``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from torch import nn
+
+from sana_streaming.ops.quant.fp8 import Float8Linear, NVFP4EmulatedLinear, fp8_supported
+
+GROUPS: dict[str, str] = {
+    "sa_q": r"attn\.q",
+    "sa_k": r"attn\.k",
+    "sa_v": r"attn\.v",
+    "sa_o": r"attn\.proj",
+    "gates": r"attn\.(output_gate|beta_proj|gate_proj)",
+    "ca_q": r"cross_attn\.q_linear",
+    "ca_kv": r"cross_attn\.kv_linear",
+    "ca_o": r"cross_attn\.proj",
+    "ffn_in": r"mlp\.inverted_conv",
+    "ffn_out": r"mlp\.point_conv",
+    "ffn_temporal": r"mlp\.t_conv",
+}
+PRECISIONS = ("bf16", "fp8", "nvfp4")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Layers of ``group`` in blocks [first_block, last_block] run in ``precision``."""
+
+    group: str
+    precision: str
+    first_block: int = 0
+    last_block: int = 10**6
+
+    def matches(self, name: str) -> bool:
+        found = re.fullmatch(rf"blocks\.(\d+)\.{GROUPS[self.group]}", name)
+        return found is not None and self.first_block <= int(found.group(1)) <= self.last_block
+
+
+@dataclass(frozen=True)
+class QuantPolicy:
+    """Ordered rules; the first matching rule decides a layer's precision, unmatched layers stay bf16."""
+
+    name: str
+    rules: tuple[Rule, ...]
+
+    def precision_of(self, name: str) -> str:
+        return next((rule.precision for rule in self.rules if rule.matches(name)), "bf16")
+
+
+_MAIN_GROUPS = tuple(g for g in GROUPS if g != "gates")
+
+POLICIES: dict[str, QuantPolicy] = {
+    "bf16": QuantPolicy("bf16", ()),
+    "fp8": QuantPolicy("fp8", tuple(Rule(g, "fp8") for g in _MAIN_GROUPS)),
+    # The paper's final policy (Table 4 / paper_notes 3.10); NVFP4 needs Blackwell (see quantize_'s fallback).
+    "paper": QuantPolicy(
+        "paper",
+        (
+            *(Rule(g, "nvfp4") for g in ("sa_q", "sa_k", "ca_o", "ffn_temporal")),
+            *(Rule(g, "nvfp4", first_block=6) for g in ("ffn_in", "ffn_out")),
+            *(Rule(g, "fp8") for g in ("sa_v", "sa_o", "ca_q", "ca_kv", "ffn_in", "ffn_out")),
+        ),
+    ),
+}
+
+
+def get_policy(name: str) -> QuantPolicy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown precision policy {name!r}; choose one of: {', '.join(POLICIES)}") from None
+
+
+def _linear_parts(module: nn.Module):
+    if isinstance(module, nn.Linear):
+        return module.weight, module.bias
+    if hasattr(module, "matrix"):
+        return module.matrix, module.bias
+    return None
+
+
+def quantize_(model: nn.Module, policy: QuantPolicy | str, *, nvfp4: str = "emulate") -> dict[str, str]:
+    """Replace, in place, every linear-like layer of ``model`` that ``policy`` puts in fp8 or nvfp4.
+
+    Args:
+        nvfp4: what NVFP4 layers become: "emulate" (exact NVFP4 rounding, no speed-up; for error studies) or
+            "fp8" (run them in FP8, the fastest option on Hopper).
+
+    Returns:
+        {layer name: precision} of every layer the policy touched.
+    """
+    policy = get_policy(policy) if isinstance(policy, str) else policy
+    done: dict[str, str] = {}
+    for name, module in list(model.named_modules()):
+        precision = policy.precision_of(name)
+        parts = _linear_parts(module)
+        if precision == "bf16" or parts is None:
+            continue
+        if precision == "nvfp4" and nvfp4 == "fp8":
+            precision = "fp8"
+        layer = Float8Linear(*parts) if precision == "fp8" else NVFP4EmulatedLinear(*parts)
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, layer.to(parts[0].device))
+        done[name] = precision
+    return done
+
+
+__all__ = ["GROUPS", "POLICIES", "PRECISIONS", "QuantPolicy", "Rule", "fp8_supported", "get_policy", "quantize_"]
