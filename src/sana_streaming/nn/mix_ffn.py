@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -54,10 +56,12 @@ class MixFFN(nn.Module):
         if left is None:
             left = y.new_zeros(batch, spatial, channels)
         prev = torch.cat([left[:, None].to(y.dtype), y[:, :-1]], dim=1)
-        nxt = torch.cat([y[:, 1:], torch.zeros_like(y[:, :1])], dim=1)
-        chunk_end = torch.zeros(frames, dtype=torch.bool, device=y.device)
-        chunk_end[torch.tensor(chunks, device=y.device).cumsum(0) - 1] = True
-        nxt = nxt.masked_fill(chunk_end[None, :, None, None], 0.0)
+        nxt = torch.cat([y[:, 1:], torch.zeros_like(y[:, :1])], dim=1)  # zero after the last frame
+        if len(chunks) > 1:  # and after the last frame of every chunk (set with Python indices: no host copy)
+            keep = torch.ones(frames, 1, 1, dtype=y.dtype, device=y.device)
+            for end in itertools.accumulate(chunks[:-1]):
+                keep[end - 1] = 0
+            nxt = nxt * keep
         return y + self.t_conv(torch.cat([prev, y, nxt], dim=-1))
 
     def forward(
