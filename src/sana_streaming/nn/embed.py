@@ -19,7 +19,9 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv3d(in_channels, dim, kernel_size=patch, stride=patch)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)
+        # Contiguous tokens: the residual stream inherits this layout, and channels-first strides would make
+        # every later linear layer copy its input.
+        return self.proj(x).flatten(2).transpose(1, 2).contiguous()
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
