@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sana_streaming.diffusion.flow import chunk_boundaries
+from sana_streaming.engine.compile import compile_model
 from sana_streaming.engine.graphs import CudaGraphRunner
 from sana_streaming.engine.sampler import StreamingSampler
 from sana_streaming.models.config import ModelConfig, get_config
@@ -37,6 +38,7 @@ class Variant:
     gdn: str = "chunkwise"
     policy: str = "bf16"
     graphs: bool = False
+    compiled: bool = False
 
 
 VARIANTS = {
@@ -45,6 +47,8 @@ VARIANTS = {
     "hybrid-chunkwise-gdn": Variant("hybrid-chunkwise-gdn"),
     "+fp8": Variant("+fp8", policy="fp8"),
     "+graphs": Variant("+graphs", policy="fp8", graphs=True),
+    "bf16+compile+graphs": Variant("bf16+compile+graphs", compiled=True, graphs=True),
+    "fp8+compile+graphs": Variant("fp8+compile+graphs", policy="fp8", compiled=True, graphs=True),
 }
 
 
@@ -68,6 +72,8 @@ def _model(cfg: ModelConfig, variant: Variant, device: torch.device) -> SanaStre
     set_gdn_backend(model, variant.gdn)
     if variant.policy != "bf16":
         quantize_(model, variant.policy, nvfp4="fp8")
+    if variant.compiled:
+        compile_model(model)
     return model
 
 
