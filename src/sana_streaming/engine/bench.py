@@ -165,7 +165,11 @@ def run_gpu_bench(preset: str, frames: int, variants: list[str], memory_frames: 
         variant = VARIANTS[name]
         try:
             model = _model(cfg, variant, device)
+            warm_start = time.perf_counter()
+            stream_dit(model, variant, 1 + 8 * 11, latent_hw, ())  # compiles, captures, fills caches
+            warmup_s = time.perf_counter() - warm_start
             results[name] = summarize(stream_dit(model, variant, latent_frames, latent_hw, ()))
+            results[name]["warmup_s"] = warmup_s
         except Exception as err:  # one broken variant must not lose the others' numbers
             results[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}
             print(f"{name:<22} failed: {results[name]['error']}", flush=True)
