@@ -19,9 +19,11 @@ def rel_rms(a, b) -> float:
     return ((a.double() - b.double()).pow(2).mean().sqrt() / b.double().pow(2).mean().sqrt()).item()
 
 
+@pytest.mark.parametrize("tf32", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("chunks", [None, (4, 3)])
-def test_chunkwise_gdn_on_gpu(dtype, chunks):
+def test_chunkwise_gdn_on_gpu(dtype, chunks, tf32, monkeypatch):
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", tf32)
     args = [a.cuda() for a in random_inputs(batch=2, heads=3, frames=7, spatial=37, dk=112, dv=112, seed=3)]
     init = dict(
         state_kv=torch.randn(2, 3, 112, 112, device="cuda") * 0.05, state_z=torch.rand(2, 3, 112, device="cuda")
