@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import itertools
+import os
 import platform
 import statistics
 import subprocess
@@ -148,6 +149,8 @@ def summarize(run: StreamRun) -> dict:
 
 
 def git_commit() -> str:
+    if os.environ.get("GIT_COMMIT"):  # a copy of the tree without .git (e.g. on a lent GPU machine)
+        return os.environ["GIT_COMMIT"]
     try:
         return subprocess.check_output(["git", "rev-parse", "HEAD"], text=True, stderr=subprocess.DEVNULL).strip()
     except (OSError, subprocess.CalledProcessError):
