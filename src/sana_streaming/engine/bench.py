@@ -50,6 +50,9 @@ VARIANTS = {
     "+graphs": Variant("+graphs", policy="fp8", graphs=True),
     "bf16+compile+graphs": Variant("bf16+compile+graphs", compiled=True, graphs=True),
     "fp8+compile+graphs": Variant("fp8+compile+graphs", policy="fp8", compiled=True, graphs=True),
+    "fp8+triton-gdn+compile+graphs": Variant(
+        "fp8+triton-gdn+compile+graphs", gdn="triton", policy="fp8", compiled=True, graphs=True
+    ),
 }
 
 

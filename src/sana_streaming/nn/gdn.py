@@ -14,8 +14,15 @@ from sana_streaming.nn.rope import apply_rope
 from sana_streaming.ops.gdn.chunkwise import gdn_chunkwise
 from sana_streaming.ops.gdn.reference import gdn_bidirectional
 
+
+def _fused_triton(*args, **kwargs):
+    from sana_streaming.ops.gdn.triton_kernel import gdn_triton  # imports Triton: only when asked for
+
+    return gdn_triton(*args, **kwargs)
+
+
 # Implementations of the bidirectional recurrence, same arguments and results (see ops/gdn).
-GDN_BACKENDS = {"reference": gdn_bidirectional, "chunkwise": gdn_chunkwise}
+GDN_BACKENDS = {"reference": gdn_bidirectional, "chunkwise": gdn_chunkwise, "triton": _fused_triton}
 
 
 def set_gdn_backend(model: nn.Module, name: str) -> None:
@@ -70,9 +77,10 @@ class GatedDeltaNetAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def _heads(self, x: Tensor, frames: int) -> Tensor:
-        """(B, N, C) -> (B, H, T, S, D), float32."""
+        """(B, N, C) -> (B, H, T, S, D); float32 unless the fused kernel takes the model dtype directly."""
         batch, tokens, _ = x.shape
-        return x.float().view(batch, frames, tokens // frames, self.heads, self.head_dim).permute(0, 3, 1, 2, 4)
+        x = x if self.backend == "triton" else x.float()
+        return x.view(batch, frames, tokens // frames, self.heads, self.head_dim).permute(0, 3, 1, 2, 4)
 
     def features(self, x: Tensor, frames: int, rope: tuple[Tensor, Tensor]) -> GDNFeatures:
         """Project tokens (B, N, C), N = frames * S, into the recurrence inputs."""

@@ -1,0 +1,300 @@
+"""Fused frame-wise GDN in Triton: the three phases of README.md / chunkwise.py as three kernels.
+
+- Phase A, one program per (batch, head, frame, summary): a blocked reduction over the S tokens of the frame
+  into one D x D float32 accumulator (P = K̂ᵀ diag(beta) K̂, A = Vᵀ diag(beta) K̂, or Pz = Kᵀ diag(beta) K with
+  a = Kᵀ beta), with tensor-core dots on the input dtype.
+- Phase B, one program per (batch, head): the recurrence over frames with the state on chip in float32
+  (D padded to a power of two, 128 for D = 112): the forward scan from the initial state, then the backward
+  scan of every chunk added into the per-frame states, so the history is summed before phase C.
+- Phase C, one program per (batch, head, frame, token block): numerator and denominator of every query
+  against the summed state, divided.
+
+Forward only (inference). Tested against ``reference.py`` on the GPU (tests/ops/test_gpu_paths.py) and in
+Triton's interpreter on the CPU.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+
+@triton.jit
+def _summaries_kernel(
+    left_ptr,
+    right_ptr,
+    beta_ptr,
+    out_ptr,
+    vec_ptr,
+    stride_lb,
+    stride_lh,
+    stride_lt,
+    stride_ls,
+    stride_rb,
+    stride_rh,
+    stride_rt,
+    stride_rs,
+    stride_bb,
+    stride_bh,
+    stride_bt,
+    heads,
+    frames,
+    tokens,
+    dim_left,
+    dim_right,
+    WITH_VECTOR: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """out[b, h, f] = left_fᵀ diag(beta_f) right_f over the frame's tokens; vec[b, h, f] = left_fᵀ beta_f."""
+    pid = tl.program_id(0)
+    f = pid % frames
+    h = (pid // frames) % heads
+    b = pid // (frames * heads)
+    offs_d = tl.arange(0, BLOCK_D)
+    acc = tl.zeros((BLOCK_D, BLOCK_D), dtype=tl.float32)
+    vec = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    left_base = left_ptr + b * stride_lb + h * stride_lh + f * stride_lt
+    right_base = right_ptr + b * stride_rb + h * stride_rh + f * stride_rt
+    beta_base = beta_ptr + b * stride_bb + h * stride_bh + f * stride_bt
+    for s0 in range(0, tokens, BLOCK_S):
+        offs_s = s0 + tl.arange(0, BLOCK_S)
+        rows_in = offs_s[:, None] < tokens  # masks built by comparison (indexing a boolean block trips the interpreter)
+        left = tl.load(
+            left_base + offs_s[:, None] * stride_ls + offs_d[None, :],
+            mask=rows_in & (offs_d[None, :] < dim_left),
+            other=0.0,
+        )
+        right = tl.load(
+            right_base + offs_s[:, None] * stride_rs + offs_d[None, :],
+            mask=rows_in & (offs_d[None, :] < dim_right),
+            other=0.0,
+        )
+        beta = tl.load(beta_base + offs_s, mask=offs_s < tokens, other=0.0).to(tl.float32)
+        weighted = (left.to(tl.float32) * beta[:, None]).to(left.dtype)
+        acc += tl.dot(tl.trans(weighted), right, input_precision=PRECISION)
+        if WITH_VECTOR:
+            vec += tl.sum(weighted.to(tl.float32), axis=0)
+    mat_offs = (pid * BLOCK_D + offs_d[:, None]) * BLOCK_D + offs_d[None, :]
+    tl.store(out_ptr + mat_offs, acc)
+    if WITH_VECTOR:
+        tl.store(vec_ptr + pid * BLOCK_D + offs_d, vec)
+
+
+@triton.jit
+def _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame_offset, offs_d, BLOCK_D: tl.constexpr):
+    mat = frame_offset * BLOCK_D * BLOCK_D + offs_d[:, None] * BLOCK_D + offs_d[None, :]
+    p = tl.load(p_ptr + mat)
+    a = tl.load(a_ptr + mat)
+    pz = tl.load(pz_ptr + mat)
+    az = tl.load(az_ptr + frame_offset * BLOCK_D + offs_d)
+    state = alpha * (state - tl.dot(state, p, input_precision="ieee")) + a
+    z = alpha * (z - tl.sum(pz * z[None, :], axis=1)) + az
+    return state, z
+
+
+@triton.jit
+def _scan_kernel(
+    p_ptr,
+    a_ptr,
+    pz_ptr,
+    az_ptr,
+    decay_ptr,
+    chunk_ptr,
+    init_ptr,
+    init_z_ptr,
+    hist_ptr,
+    hist_z_ptr,
+    final_ptr,
+    final_z_ptr,
+    frames,
+    num_chunks,
+    BLOCK_D: tl.constexpr,
+):
+    """Per (batch, head): forward scan (stored per frame), then each chunk's backward scan added in."""
+    bh = tl.program_id(0)
+    offs_d = tl.arange(0, BLOCK_D)
+    square = offs_d[:, None] * BLOCK_D + offs_d[None, :]
+    state = tl.load(init_ptr + bh * BLOCK_D * BLOCK_D + square)
+    z = tl.load(init_z_ptr + bh * BLOCK_D + offs_d)
+    for f in range(frames):
+        frame = bh * frames + f
+        alpha = tl.load(decay_ptr + frame)
+        state, z = _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_d, BLOCK_D)
+        tl.store(hist_ptr + frame * BLOCK_D * BLOCK_D + square, state)
+        tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, z)
+    tl.store(final_ptr + bh * BLOCK_D * BLOCK_D + square, state)
+    tl.store(final_z_ptr + bh * BLOCK_D + offs_d, z)
+    for c in range(num_chunks):
+        start = tl.load(chunk_ptr + c)
+        end = tl.load(chunk_ptr + c + 1)
+        back = tl.zeros((BLOCK_D, BLOCK_D), dtype=tl.float32)
+        back_z = tl.zeros((BLOCK_D,), dtype=tl.float32)
+        for i in range(end - start):
+            frame = bh * frames + end - 1 - i
+            hist = hist_ptr + frame * BLOCK_D * BLOCK_D + square
+            tl.store(hist, tl.load(hist) + back)
+            tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, tl.load(hist_z_ptr + frame * BLOCK_D + offs_d) + back_z)
+            alpha = tl.load(decay_ptr + frame)
+            back, back_z = _scan_step(back, back_z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_d, BLOCK_D)
+
+
+@triton.jit
+def _output_kernel(
+    q_ptr,
+    qr_ptr,
+    hist_ptr,
+    hist_z_ptr,
+    out_ptr,
+    stride_qb,
+    stride_qh,
+    stride_qt,
+    stride_qs,
+    stride_rb,
+    stride_rh,
+    stride_rt,
+    stride_rs,
+    heads,
+    frames,
+    tokens,
+    dim_k,
+    dim_v,
+    eps,
+    BLOCK_S: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """out[b, h, f, s] = (q̂ · M_fᵀ) / (q · m_f + eps) for a block of tokens of one frame."""
+    pid = tl.program_id(0)
+    block = tl.program_id(1)
+    f = pid % frames
+    h = (pid // frames) % heads
+    b = pid // (frames * heads)
+    offs_s = block * BLOCK_S + tl.arange(0, BLOCK_S)
+    offs_d = tl.arange(0, BLOCK_D)
+    rows_in = offs_s[:, None] < tokens
+    q_offs = b * stride_qb + h * stride_qh + f * stride_qt + offs_s[:, None] * stride_qs + offs_d[None, :]
+    r_offs = b * stride_rb + h * stride_rh + f * stride_rt + offs_s[:, None] * stride_rs + offs_d[None, :]
+    k_mask = rows_in & (offs_d[None, :] < dim_k)
+    q = tl.load(q_ptr + q_offs, mask=k_mask, other=0.0).to(tl.float32)
+    qr = tl.load(qr_ptr + r_offs, mask=k_mask, other=0.0).to(tl.float32)
+    hist = tl.load(hist_ptr + pid * BLOCK_D * BLOCK_D + offs_d[:, None] * BLOCK_D + offs_d[None, :])  # (Dv, Dk)
+    m = tl.load(hist_z_ptr + pid * BLOCK_D + offs_d)
+    num = tl.dot(qr, tl.trans(hist), input_precision=PRECISION)  # (BLOCK_S, Dv)
+    den = tl.sum(q * m[None, :], axis=1)
+    out = num / (den[:, None] + eps)
+    out_offs = ((pid * tokens + offs_s[:, None]) * dim_v) + offs_d[None, :]
+    tl.store(out_ptr + out_offs, out, mask=rows_in & (offs_d[None, :] < dim_v))
+
+
+def _pad_square(x: Tensor | None, lead: tuple[int, int], d_rows: int, d_cols: int, block: int, device) -> Tensor:
+    out = torch.zeros(*lead, block, block, device=device, dtype=torch.float32)
+    if x is not None:
+        out[..., :d_rows, :d_cols] = x.float()
+    return out
+
+
+def gdn_triton(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    q_rot: Tensor,
+    k_rot: Tensor,
+    beta: Tensor,
+    decay: Tensor,
+    *,
+    chunks: tuple[int, ...] | None = None,
+    state_kv: Tensor | None = None,
+    state_z: Tensor | None = None,
+    eps: float = 1e-8,
+    block_s: int = 64,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Same arguments and results as :func:`sana_streaming.ops.gdn.reference.gdn_bidirectional`.
+
+    q, k, v, q_rot, k_rot may be float32 or bfloat16 with any strides whose last (D) stride is 1.
+    """
+    batch, heads, frames, tokens, dk = q.shape
+    dv = v.shape[-1]
+    chunks = chunks or (frames,)
+    if sum(chunks) != frames:
+        raise ValueError(f"chunk sizes {chunks} do not add up to {frames} frames")
+    block_d = max(16, triton.next_power_of_2(max(dk, dv)))
+    precision = "ieee" if q.dtype == torch.float32 else "tf32"  # fp32 inputs keep fp32 products
+    device = q.device
+    q, k, v, q_rot, k_rot = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v, q_rot, k_rot))
+    beta = beta.float().contiguous()
+    lead = batch * heads * frames
+    p, a, pz = (torch.empty(lead, block_d, block_d, device=device) for _ in range(3))
+    az = torch.empty(lead, block_d, device=device)
+    for out, left, right, vec in ((p, k_rot, k_rot, None), (a, v, k_rot, None), (pz, k, k, az)):
+        _summaries_kernel[(lead,)](
+            left,
+            right,
+            beta,
+            out,
+            vec if vec is not None else out,
+            *left.stride()[:4],
+            *right.stride()[:4],
+            *beta.stride()[:3],
+            heads,
+            frames,
+            tokens,
+            left.shape[-1],
+            right.shape[-1],
+            WITH_VECTOR=vec is not None,
+            BLOCK_S=block_s,
+            BLOCK_D=block_d,
+            PRECISION=precision,
+        )
+    init = _pad_square(state_kv, (batch, heads), dv, dk, block_d, device)
+    init_z = torch.zeros(batch, heads, block_d, device=device)
+    if state_z is not None:
+        init_z[..., :dk] = state_z.float()
+    hist, hist_z = torch.empty_like(p), torch.empty_like(az)
+    final, final_z = torch.empty_like(init), torch.empty_like(init_z)
+    bounds = torch.zeros(len(chunks) + 1, dtype=torch.int32, device=device)
+    for i, end in enumerate(itertools.accumulate(chunks), start=1):
+        bounds[i] = end  # device fills from Python ints: no host-to-device copy, so a CUDA graph can hold it
+    _scan_kernel[(batch * heads,)](
+        p,
+        a,
+        pz,
+        az,
+        decay.float().contiguous(),
+        bounds,
+        init,
+        init_z,
+        hist,
+        hist_z,
+        final,
+        final_z,
+        frames,
+        len(chunks),
+        BLOCK_D=block_d,
+        num_warps=16,
+    )
+    out = torch.empty(batch, heads, frames, tokens, dv, device=device)
+    _output_kernel[(lead, triton.cdiv(tokens, block_s))](
+        q,
+        q_rot,
+        hist,
+        hist_z,
+        out,
+        *q.stride()[:4],
+        *q_rot.stride()[:4],
+        heads,
+        frames,
+        tokens,
+        dk,
+        dv,
+        eps,
+        BLOCK_S=block_s,
+        BLOCK_D=block_d,
+        PRECISION=precision,
+    )
+    return out, final[..., :dv, :dk], final_z[..., :dk]
