@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -18,12 +23,7 @@ def rel_rms(a, b) -> float:
 
 
 def check(device: str, dtype: torch.dtype, chunks, with_state: bool) -> None:
-    import importlib
-
-    from sana_streaming.ops.gdn import triton_kernel
-
-    # The kernels are decorated at import: re-import them in the mode this test runs in.
-    gdn_triton = importlib.reload(triton_kernel).gdn_triton
+    from sana_streaming.ops.gdn.triton_kernel import gdn_triton
 
     args = [a.to(device) for a in random_inputs(batch=1, heads=2, frames=5, spatial=37, dk=20, dv=12, seed=4)]
     init = {}
@@ -43,13 +43,26 @@ def check(device: str, dtype: torch.dtype, chunks, with_state: bool) -> None:
 
 @pytest.mark.parametrize("chunks", [None, (2, 3)])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_triton_gdn_in_the_interpreter(monkeypatch, chunks, with_state):
+def test_triton_gdn_in_the_interpreter(chunks, with_state):
     if torch.cuda.is_available():
         pytest.skip("the native GPU test covers this")
     if tuple(int(p) for p in __import__("numpy").__version__.split(".")[:2]) >= (2, 3):
         pytest.skip("Triton 3.6's interpreter needs numpy < 2.3 (it converts 1-element arrays with int())")
-    monkeypatch.setattr(triton.knobs.runtime, "interpret", True)
-    check("cpu", torch.float32, chunks, with_state)
+    # Interpreter mode is read when Triton is first imported: run in a fresh process.
+    code = (
+        "import torch; from tests.ops.test_gdn_triton import check; "
+        f"check('cpu', torch.float32, {chunks!r}, {with_state})"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "TRITON_INTERPRET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.gpu
