@@ -10,6 +10,7 @@ import torch
 from sana_streaming.models.config import ModelConfig
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.nn.gdn import GatedDeltaNetAttention
+from sana_streaming.text.base import TextEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official"
 
@@ -76,3 +77,22 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def small_model() -> SanaStreamingTransformer:
     torch.manual_seed(0)
     return randomize_(SanaStreamingTransformer(small_config())).eval()
+
+
+class HashTextEncoder(TextEncoder):
+    """Deterministic features from the prompt's characters (no model needed)."""
+
+    def __init__(self, feature_dim: int, max_tokens: int = 6) -> None:
+        self.feature_dim, self.max_tokens, self.name = feature_dim, max_tokens, "hash"
+        self.calls = 0
+
+    def encode(self, prompts):
+        self.calls += 1
+        feats = torch.zeros(len(prompts), self.max_tokens, self.feature_dim)
+        mask = torch.zeros(len(prompts), self.max_tokens, dtype=torch.int64)
+        for b, prompt in enumerate(prompts):
+            gen = torch.Generator().manual_seed(sum(map(ord, prompt)))
+            n = min(len(prompt.split()), self.max_tokens)
+            feats[b, :n] = torch.randn(n, self.feature_dim, generator=gen)
+            mask[b, :n] = 1
+        return feats, mask

@@ -17,31 +17,11 @@ from sana_streaming.engine.sampler import StreamingSampler
 from sana_streaming.engine.schedule import PromptSchedule
 from sana_streaming.io.frames import VideoFrame
 from sana_streaming.models.transformer import SanaStreamingTransformer
-from sana_streaming.text.base import TextEncoder
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from sana_streaming.vae.config import get_vae_config
-from tests.conftest import randomize_, small_config
+from tests.conftest import HashTextEncoder, randomize_, small_config
 
 WIDTH, HEIGHT = 48, 32  # the tiny VAE is 16x spatial: a 3 x 2 latent grid
-
-
-class HashTextEncoder(TextEncoder):
-    """Deterministic features from the prompt's characters (no model needed)."""
-
-    def __init__(self, feature_dim: int, max_tokens: int = 6) -> None:
-        self.feature_dim, self.max_tokens, self.name = feature_dim, max_tokens, "hash"
-        self.calls = 0
-
-    def encode(self, prompts):
-        self.calls += 1
-        feats = torch.zeros(len(prompts), self.max_tokens, self.feature_dim)
-        mask = torch.zeros(len(prompts), self.max_tokens, dtype=torch.int64)
-        for b, prompt in enumerate(prompts):
-            gen = torch.Generator().manual_seed(sum(map(ord, prompt)))
-            n = min(len(prompt.split()), self.max_tokens)
-            feats[b, :n] = torch.randn(n, self.feature_dim, generator=gen)
-            mask[b, :n] = 1
-        return feats, mask
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,77 @@
+"""Pieces the training stages share: building parts from a recipe, deterministic batches, text features."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from sana_streaming.models.config import get_config
+from sana_streaming.models.transformer import SanaStreamingTransformer
+from sana_streaming.text.base import TextEncoder
+from sana_streaming.train.recipe import Recipe
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+from sana_streaming.vae.config import get_vae_config
+
+
+def seeded(seed: int, *keys: int) -> torch.Generator:
+    """A CPU generator determined by (seed, keys): the same draws whatever the process count or a resume."""
+    digest = hashlib.blake2b(repr((seed, *keys)).encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+
+
+def global_indices(step: int, batch: int, size: int, seed: int) -> list[int]:
+    """Dataset indices of the global batch of ``step``: epochs are seeded permutations walked in order."""
+    out = []
+    for position in range(step * batch, (step + 1) * batch):
+        epoch, offset = divmod(position, size)
+        out.append(int(torch.randperm(size, generator=seeded(seed, -1, epoch))[offset]))
+    return out
+
+
+def build_model(recipe: Recipe, device: torch.device, init: str | None = None) -> SanaStreamingTransformer:
+    source = init if init is not None else recipe.model.init
+    if source:
+        return SanaStreamingTransformer.from_pretrained(source, device=device).train()
+    torch.manual_seed(recipe.run.seed)
+    return SanaStreamingTransformer(get_config(recipe.model.preset)).to(device).train()
+
+
+def build_vae(recipe: Recipe, device: torch.device) -> VideoAutoencoder:
+    if recipe.vae.path:
+        vae = VideoAutoencoder.from_pretrained(recipe.vae.path, device=device)
+    else:
+        torch.manual_seed(recipe.run.seed)
+        vae = VideoAutoencoder(get_vae_config(recipe.vae.preset)).to(device)
+    return vae.eval().requires_grad_(False)
+
+
+def build_text_encoder(recipe: Recipe, device: torch.device) -> TextEncoder:
+    from sana_streaming.text.base import CachedTextEncoder
+    from sana_streaming.text.minilm import MiniLMTextEncoder
+
+    if recipe.text.encoder != "minilm":
+        raise ValueError(f"training supports the minilm text encoder, got {recipe.text.encoder!r}")
+    return CachedTextEncoder(MiniLMTextEncoder(device=device))
+
+
+def text_batch(
+    encoder: TextEncoder, prompts: Sequence[str], null: Tensor, drop: Sequence[bool]
+) -> tuple[Tensor, Tensor]:
+    """Features (B, L, C) and mask (B, L); dropped prompts become the model's null caption (all positions valid)."""
+    features, mask = encoder.encode(list(prompts))
+    length = min(features.shape[1], null.shape[0])
+    features, mask = features[:, :length].clone(), mask[:, :length].clone()
+    for i, dropped in enumerate(drop):
+        if dropped:
+            features[i] = null[:length].to(features)
+            mask[i] = 1
+    return features, mask
+
+
+@torch.no_grad()
+def encode_latents(vae: VideoAutoencoder, video: Tensor) -> Tensor:
+    """Pixels (B, 3, T, H, W) in [-1, 1] -> the DiT's normalised latents (posterior mode, causal encoder)."""
+    return vae.normalize(vae.encode(video.to(vae.dtype))).float()

@@ -1,0 +1,52 @@
+"""Optimisation helpers: AdamW with a constant learning rate after a linear warm-up, and an EMA of weights."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sana_streaming.train.recipe import OptimConfig
+
+
+def make_optimizer(params, cfg: OptimConfig, lr: float | None = None) -> tuple[torch.optim.Optimizer, object]:
+    """AdamW and a LambdaLR that warms up linearly over ``cfg.warmup_steps`` then stays constant (official)."""
+    optimizer = torch.optim.AdamW(params, lr=lr or cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                  weight_decay=cfg.weight_decay)
+    warmup = max(1, cfg.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    return optimizer, scheduler
+
+
+class EMA:
+    """Exponential moving average of a module's floating-point parameters and buffers (kept in float32)."""
+
+    def __init__(self, module: nn.Module, decay: float, start: int = 0) -> None:
+        self.decay, self.start = decay, start
+        self.shadow = {k: v.detach().float().clone() for k, v in module.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module, step: int) -> None:
+        decay = 0.0 if step < self.start else self.decay
+        for key, value in module.state_dict().items():
+            if key in self.shadow:
+                self.shadow[key].mul_(decay).add_(value.detach().float(), alpha=1 - decay)
+
+    def copy_to(self, module: nn.Module) -> None:
+        state = module.state_dict()
+        module.load_state_dict({k: self.shadow[k].to(v.dtype) if k in self.shadow else v for k, v in state.items()})
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "start": self.start, "shadow": self.shadow}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.decay, self.start = state["decay"], state["start"]
+        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+
+
+def clip_and_step(params, optimizer, scheduler, max_norm: float) -> float:
+    """Clip the global gradient norm, step; returns the norm before clipping."""
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm) if max_norm > 0 else torch.tensor(0.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(norm)

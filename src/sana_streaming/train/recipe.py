@@ -1,0 +1,176 @@
+"""Training recipes: TOML files with typed sections, plus ``section.key=value`` overrides from the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    stage: str  # "vae", "bidirectional" or "streaming"
+    name: str = "run"
+    out_dir: str = "runs/run"
+    steps: int = 1000
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 500
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16", "fp32"
+    grad_checkpointing: bool = False
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    preset: str = "tiny"
+    init: str = ""  # a model folder (save_pretrained) to start from
+
+
+@dataclass(frozen=True)
+class VAESection:
+    path: str = ""  # trained VAE folder; empty = the preset with random weights (tests only)
+    preset: str = "tiny"
+
+
+@dataclass(frozen=True)
+class TextSection:
+    encoder: str = "minilm"
+
+
+@dataclass(frozen=True)
+class DataSection:
+    manifest: str = ""
+    num_frames: int = 17
+    buckets: tuple[tuple[int, int], ...] = ((384, 224),)
+    batch_size: int = 4
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    eps: float = 1e-8
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    ema_start: int = 0
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Stage 1: rectified flow matching (paper_notes 3.8)."""
+
+    shift: float = 3.0
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    text_dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class DMDConfig:
+    """Stage 2: Self-Forcing rollouts, DMD and Cycle-Reverse Regularization (paper_notes 3.8-3.9)."""
+
+    teacher: str = ""  # the stage-1 bidirectional model folder (real score; also the initial generator and critic)
+    guidance: float = 3.0
+    critic_ratio: int = 4  # critic updates per generator update
+    critic_lr: float = 2e-6
+    timestep_shift: float = 8.0
+    timestep_min: int = 20
+    timestep_max: int = 980
+    reverse_weight: float = 0.5  # Cycle-Reverse Regularization weight; 0 turns it off
+    latent_frames: int = 11  # rollout length in latent frames (first chunk 5, then chunks of 3)
+    num_cached_chunks: int = 2
+
+
+@dataclass(frozen=True)
+class VAETrainConfig:
+    """Causal VAE stage: reconstruction, or decoder distillation from a bidirectional teacher."""
+
+    mode: str = "reconstruct"  # or "distill"
+    teacher: str = ""  # distill: the bidirectional VAE folder
+    charbonnier: float = 1.0
+    haar: float = 0.5
+    kl: float = 1e-6
+    feature_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    run: RunConfig
+    model: ModelSection = field(default_factory=ModelSection)
+    vae: VAESection = field(default_factory=VAESection)
+    text: TextSection = field(default_factory=TextSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    dmd: DMDConfig = field(default_factory=DMDConfig)
+    vae_train: VAETrainConfig = field(default_factory=VAETrainConfig)
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, data: dict, where: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {', '.join(unknown)} (known: {', '.join(fields)})")
+    values = {}
+    for name, value in data.items():
+        default = fields[name].default
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        values[name] = value
+    return cls(**values)
+
+
+_SECTIONS = {
+    "run": RunConfig, "model": ModelSection, "vae": VAESection, "text": TextSection, "data": DataSection,
+    "optim": OptimConfig, "flow": FlowConfig, "dmd": DMDConfig, "vae_train": VAETrainConfig,
+}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``section.key=value`` items (value in TOML syntax, or a bare string) applied to a recipe dict."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or not name or section not in _SECTIONS:
+            raise ValueError(f"override {item!r}: expected SECTION.KEY=VALUE with SECTION in {', '.join(_SECTIONS)}")
+        data.setdefault(section, {})[name] = _parse_value(value)
+    return data
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a TOML recipe; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"recipe not found: {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML ({err})") from None
+    data = apply_overrides(data, overrides or [])
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {', '.join(unknown)}")
+    if "run" not in data or "stage" not in data["run"]:
+        raise ValueError(f"{path}: [run] stage is required (vae, bidirectional or streaming)")
+    sections = {name: _build(cls, data.get(name, {}), f"{path} [{name}]") for name, cls in _SECTIONS.items()}
+    recipe = Recipe(**sections, source=str(path))
+    if recipe.run.stage not in ("vae", "bidirectional", "streaming"):
+        raise ValueError(f"{path}: [run] stage must be vae, bidirectional or streaming, got {recipe.run.stage!r}")
+    return recipe

@@ -1,0 +1,1 @@
+"""Training stages: each owns its models, optimisers and one ``train_step(step)``; the trainer runs the loop."""

@@ -1,0 +1,149 @@
+"""The training loop shared by every stage: resume, progress with ETA, logs, checkpoints, export.
+
+``sana-streaming train RECIPE [section.key=value ...]``; under ``torchrun`` each process takes its share of
+every global batch. Ctrl-C saves a checkpoint of the last finished step before leaving.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from sana_streaming.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sana_streaming.train.distributed import World, init_world, mean_across
+from sana_streaming.train.recipe import Recipe
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_stage(recipe: Recipe, device: torch.device, world: World, dataset: Sequence | None = None, **parts):
+    """The stage object of ``recipe.run.stage`` (datasets come from the recipe's manifest unless given)."""
+    stage = recipe.run.stage
+    if stage == "bidirectional":
+        from sana_streaming.train.stages.bidirectional import BidirectionalStage
+
+        return BidirectionalStage(recipe, device, world, dataset=dataset or _pair_dataset(recipe), **parts)
+    if stage == "streaming":
+        from sana_streaming.train.stages.streaming import StreamingStage
+
+        return StreamingStage(recipe, device, world, dataset=dataset or _long_dataset(recipe), **parts)
+    from sana_streaming.train.stages.vae import VAEStage
+
+    return VAEStage(recipe, device, world, dataset=dataset or _pair_dataset(recipe), **parts)
+
+
+def _pair_dataset(recipe: Recipe):
+    from sana_streaming.train.data.datasets import PairClipDataset
+
+    data = recipe.data
+    return PairClipDataset(data.manifest, num_frames=data.num_frames, buckets=data.buckets, seed=recipe.run.seed)
+
+
+def _long_dataset(recipe: Recipe):
+    from sana_streaming.train.data.datasets import LongVideoDataset
+
+    data = recipe.data
+    frames = 1 + 8 * (recipe.dmd.latent_frames - 1)
+    return LongVideoDataset(data.manifest, num_frames=frames, size=tuple(data.buckets[0]), seed=recipe.run.seed)
+
+
+class _Logger:
+    """Scalars to TensorBoard (when installed) and to ``log.jsonl``; main process only."""
+
+    def __init__(self, out_dir: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.writer = None
+        if not enabled:
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.jsonl = (out_dir / "log.jsonl").open("a")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(out_dir / "tensorboard"))
+        except ImportError:  # tensorboard is optional (pip install tensorboard)
+            self.writer = None
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
+        self.jsonl.flush()
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.jsonl.close()
+            if self.writer is not None:
+                self.writer.close()
+
+
+def train(recipe: Recipe, *, dataset: Sequence | None = None, resume: bool = True, progress: bool = True,
+          stop_after: int | None = None, **parts) -> list[dict]:
+    """Run (or resume) a recipe; returns the logged rows of this process. ``stop_after`` ends early (tests)."""
+    device = resolve_device(recipe.run.device)
+    world = init_world(device)
+    out_dir = Path(recipe.run.out_dir)
+    stage = make_stage(recipe, device, world, dataset, **parts)
+    start = 0
+    checkpoint = latest_checkpoint(out_dir) if resume else None
+    if checkpoint is not None:
+        start, weights, state = load_checkpoint(checkpoint)
+        stage.load(weights, state["stage"])
+    logger = _Logger(out_dir, world.main)
+    end = recipe.run.steps if stop_after is None else min(recipe.run.steps, stop_after)
+    bar = _bar(start, recipe.run.steps, progress and world.main)
+    rows, step, began = [], start, time.perf_counter()
+    try:
+        for step in range(start, end):
+            values = stage.train_step(step)
+            values = {k: mean_across(v, world) for k, v in values.items()}
+            rows.append({"step": step, **values})
+            if step % recipe.run.log_every == 0 or step == end - 1:
+                logger.log(step, {**values, "samples_per_s": _rate(step - start + 1, began, recipe)})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if k in ("loss", "loss_dmd", "recon")})
+            if (step + 1) % recipe.run.save_every == 0:
+                _save(out_dir, step + 1, stage, world)
+        step = end
+    except KeyboardInterrupt:
+        _save(out_dir, step, stage, world)  # steps before `step` are all finished
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        logger.close()
+    _save(out_dir, end, stage, world)
+    if end == recipe.run.steps and world.main:
+        stage.export(out_dir / "final")
+    return rows
+
+
+def _rate(steps: int, began: float, recipe: Recipe) -> float:
+    return steps * recipe.data.batch_size / max(time.perf_counter() - began, 1e-9)
+
+
+def _save(out_dir: Path, next_step: int, stage, world: World) -> None:
+    if world.main:
+        save_checkpoint(out_dir, next_step, stage.weights(), {"stage": stage.state()})
+    if world.size > 1:
+        torch.distributed.barrier()
+
+
+def _bar(start: int, total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="step", desc="training", dynamic_ncols=True)

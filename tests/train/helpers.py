@@ -1,0 +1,62 @@
+"""Small training set-ups for CPU tests: a tiny DiT + VAE, synthetic paired clips, a recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from sana_streaming.models.transformer import SanaStreamingTransformer
+from sana_streaming.train.recipe import DataSection, OptimConfig, Recipe, RunConfig
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+from sana_streaming.vae.config import VAEConfig
+from tests.conftest import HashTextEncoder, small_config
+
+FRAMES, HEIGHT, WIDTH = 9, 32, 32  # 9 frames -> 2 latent frames; a 2 x 2 latent grid
+MICRO_VAE = VAEConfig(
+    latent_channels=8,
+    block_out_channels=(8, 16, 16),
+    downsample_type=("temporal", "spatiotemporal", "spatiotemporal"),
+    layers_per_block=(1, 1, 1, 1),
+    decoder_block_out_channels=(8, 16, 32),
+    decoder_layers_per_block=(1, 1, 1, 1),
+    upsample_type=("spatiotemporal", "spatiotemporal", "temporal"),
+    decoder_causal=True,
+    name="micro",
+)
+
+
+def synthetic_pairs(count: int, seed: int = 0) -> list[dict]:
+    """Smooth random clips (source) and their colour inversion (edit)."""
+    gen = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(count):
+        low = torch.rand(1, 3, 2, 4, 4, generator=gen) * 2 - 1
+        source = torch.nn.functional.interpolate(low, size=(FRAMES, HEIGHT, WIDTH), mode="trilinear")[0]
+        items.append(
+            {
+                "source": source,
+                "edited": -source,
+                "prompt": f"invert the colours {i % 2}",
+                "reverse_prompt": "restore the colours",
+                "family": "invert",
+            }
+        )
+    return items
+
+
+def parts(seed: int = 0):
+    torch.manual_seed(seed)
+    model = SanaStreamingTransformer(small_config(in_channels=8, source_channels=8)).train()
+    vae = VideoAutoencoder(MICRO_VAE).eval().requires_grad_(False)
+    return {"model": model, "vae": vae, "text_encoder": HashTextEncoder(model.cfg.caption_channels)}
+
+
+def recipe(out_dir, stage: str = "bidirectional", **changes) -> Recipe:
+    base = Recipe(
+        run=RunConfig(stage=stage, out_dir=str(out_dir), steps=10, seed=0, log_every=1, save_every=1000),
+        data=DataSection(batch_size=2),
+        optim=OptimConfig(lr=2e-3, warmup_steps=5, grad_clip=1.0, ema_decay=0.9),
+    )
+    sections = {k: dataclasses.replace(getattr(base, k), **v) for k, v in changes.items()}
+    return dataclasses.replace(base, **sections)
