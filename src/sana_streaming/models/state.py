@@ -150,6 +150,14 @@ class BlockMemory:
     tconv: Tensor | None = None
 
 
+def _copied(memory: BlockMemory) -> BlockMemory:
+    def copy(t):
+        return None if t is None else t.clone()
+
+    context = None if memory.context is None else (memory.context[0].clone(), memory.context[1].clone())
+    return BlockMemory(copy(memory.state_kv), copy(memory.state_z), context, tconv=copy(memory.tconv))
+
+
 class StreamState:
     """All caches of one stream. Create it with ``model.init_state(...)``; the model reads and writes it.
 
@@ -182,6 +190,9 @@ class StreamState:
         self.frame_offset = 0
         self.position = torch.zeros((), dtype=torch.int64, device=gdn_kv.device)
         self.num_chunks = 0
+        # Training rollouts backpropagate through calls that read the caches, and later writes to the same
+        # buffers would invalidate what autograd saved: reads then hand out copies.
+        self.copy_reads = False
 
     def read(self, block: int) -> BlockMemory:
         """The memory block ``block`` reads for the next chunk (views, no copies).
@@ -191,9 +202,11 @@ class StreamState:
         """
         if block in self._gdn_index:
             g = self._gdn_index[block]
-            return BlockMemory(state_kv=self.gdn_kv[g], state_z=self.gdn_z[g], tconv=self.tconv[block])
-        context = self.kv.context(self._softmax_index[block], self.num_chunks)
-        return BlockMemory(context=context, tconv=self.tconv[block])
+            memory = BlockMemory(state_kv=self.gdn_kv[g], state_z=self.gdn_z[g], tconv=self.tconv[block])
+        else:
+            context = self.kv.context(self._softmax_index[block], self.num_chunks)
+            memory = BlockMemory(context=context, tconv=self.tconv[block])
+        return _copied(memory) if self.copy_reads else memory
 
     def check_chunk(self, tokens: int) -> None:
         """Raise before a cache-writing call whose chunk size differs from what the caches were sized for."""

@@ -49,6 +49,16 @@ def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
+def average_gradients(module: nn.Module, world: World) -> None:
+    """Average the gradients of ``module`` over processes (for modules driven outside DDP's forward)."""
+    if world.size == 1:
+        return
+    for param in module.parameters():
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad /= world.size
+
+
 def mean_across(value: float, world: World) -> float:
     """The mean of a scalar over processes (for logging)."""
     if world.size == 1:

@@ -1,0 +1,245 @@
+"""Stage 2: the streaming student, by Self-Forcing rollouts, DMD and Cycle-Reverse Regularization.
+
+Per generator step (paper_notes 3.8-3.9):
+
+1. Rollout: the student generates the clip chunk by chunk through its own stream caches (first chunk 5 latent
+   frames, then 3), 4 steps per chunk at t = 1000, 961, 893, 743 with x0 prediction and fresh re-noising
+   between steps; only the last step of each chunk keeps its gradient; each finished chunk refreshes the
+   caches at t = 0 from the generated (detached) latents.
+2. DMD: the generated clip is noised at a shifted timestep; the frozen bidirectional teacher (with guidance
+   3.0 against the null caption) and the fake-score critic give x0 estimates; their difference, normalised by
+   mean |x0 - x0_real|, is the gradient, applied as 0.5 * MSE(x, x - grad).
+3. Cycle-Reverse: each generated chunk, detached, conditions a reverse pass with the reverse prompt; the target
+   is the real source chunk noised at one of the denoising steps; flow-matching loss; the reverse stream keeps
+   its own caches, refreshed at t = 0 from its own x0 prediction. Weight ``dmd.reverse_weight`` (0 = off).
+
+The critic (initialised like the generator from the teacher) learns flow matching on generated clips,
+``dmd.critic_ratio`` updates per generator update.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sana_streaming.diffusion.flow import STREAMING_TIMESTEPS, chunk_boundaries, sigmas_for
+from sana_streaming.diffusion.training import noise_to, sample_dmd_timesteps, x0_from_velocity
+from sana_streaming.models.state import CacheWindow
+from sana_streaming.models.transformer import SanaStreamingTransformer, TextCondition
+from sana_streaming.train.common import (
+    build_model,
+    build_text_encoder,
+    build_vae,
+    encode_latents,
+    global_indices,
+    seeded,
+    text_batch,
+)
+from sana_streaming.train.distributed import World, average_gradients
+from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
+from sana_streaming.train.recipe import Recipe
+
+
+class StreamingStage:
+    """Generator (the streaming student), critic (fake score) and frozen teacher (real score)."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        device: torch.device,
+        world: World,
+        *,
+        dataset: Sequence,
+        model=None,
+        teacher=None,
+        vae=None,
+        text_encoder=None,
+    ) -> None:
+        self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
+        self.teacher = teacher if teacher is not None else build_model(recipe, device, init=recipe.dmd.teacher)
+        self.teacher.eval().requires_grad_(False)
+        self.generator = model if model is not None else copy.deepcopy(self.teacher).requires_grad_(True)
+        self.critic = copy.deepcopy(self.teacher).requires_grad_(True).train()
+        self.generator.train()
+        self.vae = vae if vae is not None else build_vae(recipe, device)
+        self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device)
+        self.gen_opt, self.gen_sched = make_optimizer(self.generator.parameters(), recipe.optim)
+        self.critic_opt, self.critic_sched = make_optimizer(
+            self.critic.parameters(), recipe.optim, lr=recipe.dmd.critic_lr
+        )
+        self.ema = EMA(self.generator, recipe.optim.ema_decay, recipe.optim.ema_start)
+        self.sigmas = sigmas_for(STREAMING_TIMESTEPS).to(device)
+        self.window = CacheWindow(recipe.dmd.num_cached_chunks, sink=True)
+
+    # -- data and conditioning -------------------------------------------------------------------------------
+
+    def _batch(self, step: int):
+        batch = self.recipe.data.batch_size
+        indices = global_indices(step, batch, len(self.dataset), self.recipe.run.seed)
+        numbered = self.world.shard(list(enumerate(indices, start=step * batch)))
+        items = [self.dataset[i] for _, i in numbered]
+        video = torch.stack([item["video"] for item in items]).to(self.device)
+        source = encode_latents(self.vae, video)
+        null = self.generator.y_embedder.y_embedding
+        conds = {}
+        for key, field in (("forward", "prompt"), ("reverse", "reverse_prompt")):
+            feats, mask = text_batch(self.text, [item[field] for item in items], null, [False] * len(items))
+            conds[key] = (feats.to(self.device), mask.to(self.device))
+        feats, mask = text_batch(self.text, [items[0]["prompt"]] * len(items), null, [True] * len(items))
+        conds["null"] = (feats.to(self.device), mask.to(self.device))
+        return [n for n, _ in numbered], source, conds
+
+    def _gens(self, numbers: list[int], *keys: int) -> list[torch.Generator]:
+        return [seeded(self.recipe.run.seed, *keys, n) for n in numbers]
+
+    @staticmethod
+    def _randn(like: Tensor, gens: list[torch.Generator]) -> Tensor:
+        return torch.stack([torch.randn(like.shape[1:], generator=g) for g in gens]).to(like)
+
+    # -- the student's rollout ------------------------------------------------------------------------------
+
+    def rollout(self, source: Tensor, text: TextCondition, reverse: TextCondition | None, gens, grad: bool):
+        """Generate the clip chunk by chunk; returns (x0 of the whole clip, reverse loss or None)."""
+        model = self.generator
+        bounds = chunk_boundaries(source.shape[2])
+        state = model.init_state(source.shape[0], tuple(source.shape[-2:]), bounds[1], window=self.window)
+        rev_state = model.init_state(source.shape[0], tuple(source.shape[-2:]), bounds[1], window=self.window)
+        state.copy_reads = rev_state.copy_reads = grad
+        chunks, reverse_losses = [], []
+        for a, b in itertools.pairwise(bounds):
+            src = source[:, :, a:b]
+            x = self._randn(src, gens)
+            for i in range(len(STREAMING_TIMESTEPS)):
+                last = i == len(STREAMING_TIMESTEPS) - 1
+                with torch.set_grad_enabled(grad and last):
+                    velocity, _ = model.forward_chunk(x, src, self.sigmas[i] * 1000, text, state)
+                    x0 = x0_from_velocity(x, velocity.float(), self.sigmas[i].expand(x.shape[0]))
+                if not last:  # Self-Forcing: re-noise the clean estimate with fresh noise
+                    x = noise_to(x0.detach(), self._randn(src, gens), self.sigmas[i + 1].expand(x.shape[0]))
+            with torch.no_grad():
+                model.forward_chunk(
+                    x0.detach(), src, torch.zeros(x.shape[0], device=x.device), text, state, write_cache=True
+                )
+            if reverse is not None:
+                reverse_losses.append(self._reverse_chunk(src, x0.detach(), reverse, rev_state, gens, grad))
+            chunks.append(x0)
+        reverse_loss = torch.stack(reverse_losses).mean() if reverse_losses else None
+        return torch.cat(chunks, dim=2), reverse_loss
+
+    def _reverse_chunk(self, src: Tensor, generated: Tensor, reverse: TextCondition, state, gens, grad: bool):
+        """Predict the real source back from the generated chunk under the reverse prompt (flow matching)."""
+        index = int(torch.randint(len(STREAMING_TIMESTEPS), (1,), generator=gens[0]))
+        sigma = self.sigmas[index].expand(src.shape[0])
+        noise = self._randn(src, gens)
+        x_t = noise_to(src, noise, sigma)
+        with torch.set_grad_enabled(grad):
+            velocity, _ = self.generator.forward_chunk(x_t, generated, sigma * 1000, reverse, state)
+            loss = F.mse_loss(velocity.float(), noise - src)
+        with torch.no_grad():  # the reverse stream's caches come from its own prediction, not the clean source
+            estimate = x0_from_velocity(x_t, velocity.detach().float(), sigma)
+            self.generator.forward_chunk(estimate, generated, torch.zeros_like(sigma), reverse, state, write_cache=True)
+        return loss
+
+    # -- losses ---------------------------------------------------------------------------------------------
+
+    def _noised(self, x0: Tensor, gens) -> tuple[Tensor, Tensor, Tensor]:
+        dmd = self.recipe.dmd
+        t = torch.cat(
+            [
+                sample_dmd_timesteps(1, g, shift=dmd.timestep_shift, t_min=dmd.timestep_min, t_max=dmd.timestep_max)
+                for g in gens
+            ]
+        ).to(x0.device)
+        noise = self._randn(x0, gens)
+        return noise_to(x0, noise, t / 1000), t, noise
+
+    def dmd_loss(self, x0: Tensor, source: Tensor, conds: dict, gens) -> Tensor:
+        x_t, t, _ = self._noised(x0.detach(), gens)
+        sigma = t / 1000
+        with torch.no_grad():
+            text, null = self.teacher.encode_text(*conds["forward"]), self.teacher.encode_text(*conds["null"])
+            v_cond = self.teacher(x_t, source, t, text).float()
+            v_uncond = self.teacher(x_t, source, t, null).float()
+            v_real = v_uncond + self.recipe.dmd.guidance * (v_cond - v_uncond)
+            v_fake = self.critic(x_t, source, t, self.critic.encode_text(*conds["forward"])).float()
+            x0_real, x0_fake = x0_from_velocity(x_t, v_real, sigma), x0_from_velocity(x_t, v_fake, sigma)
+            scale = (x0.detach() - x0_real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp(min=1e-6)
+            gradient = (x0_fake - x0_real) / scale
+        return 0.5 * F.mse_loss(x0, (x0 - gradient).detach())
+
+    def critic_loss(self, x0: Tensor, source: Tensor, conds: dict, gens) -> Tensor:
+        x_t, t, noise = self._noised(x0.detach(), gens)
+        velocity = self.critic(x_t, source, t, self.critic.encode_text(*conds["forward"])).float()
+        return F.mse_loss(velocity, noise - x0.detach())
+
+    # -- one step -------------------------------------------------------------------------------------------
+
+    def train_step(self, step: int) -> dict[str, float]:
+        numbers, source, conds = self._batch(step)
+        critic_losses = []
+        for k in range(self.recipe.dmd.critic_ratio):
+            with torch.no_grad():
+                text = self.generator.encode_text(*conds["forward"])
+                generated, _ = self.rollout(source, text, None, self._gens(numbers, 3, step, k), grad=False)
+            loss = self.critic_loss(generated, source, conds, self._gens(numbers, 4, step, k))
+            loss.backward()
+            average_gradients(self.critic, self.world)
+            clip_and_step(self.critic.parameters(), self.critic_opt, self.critic_sched, self.recipe.optim.grad_clip)
+            critic_losses.append(float(loss.detach()))
+        text = self.generator.encode_text(*conds["forward"])
+        weight = self.recipe.dmd.reverse_weight
+        reverse = self.generator.encode_text(*conds["reverse"]) if weight > 0 else None
+        generated, reverse_loss = self.rollout(source, text, reverse, self._gens(numbers, 5, step), grad=True)
+        loss_dmd = self.dmd_loss(generated, source, conds, self._gens(numbers, 6, step))
+        loss = loss_dmd + (weight * reverse_loss if reverse_loss is not None else 0.0)
+        loss.backward()
+        average_gradients(self.generator, self.world)
+        norm = clip_and_step(self.generator.parameters(), self.gen_opt, self.gen_sched, self.recipe.optim.grad_clip)
+        self.ema.update(self.generator, step)
+        values = {
+            "loss": float(loss.detach()),
+            "loss_dmd": float(loss_dmd.detach()),
+            "loss_critic": sum(critic_losses) / max(1, len(critic_losses)),
+            "grad_norm": norm,
+        }
+        if reverse_loss is not None:
+            values["loss_reverse"] = float(reverse_loss.detach())
+        return values
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+
+    def weights(self) -> dict[str, Tensor]:
+        return {
+            **{f"generator.{k}": v for k, v in self.generator.state_dict().items()},
+            **{f"critic.{k}": v for k, v in self.critic.state_dict().items()},
+        }
+
+    def state(self) -> dict:
+        return {
+            "gen_opt": self.gen_opt.state_dict(),
+            "gen_sched": self.gen_sched.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "critic_sched": self.critic_sched.state_dict(),
+            "ema": self.ema.state_dict(),
+        }
+
+    def load(self, weights: dict, state: dict) -> None:
+        for name, module in (("generator", self.generator), ("critic", self.critic)):
+            module.load_state_dict(
+                {k.removeprefix(f"{name}."): v for k, v in weights.items() if k.startswith(f"{name}.")}
+            )
+        self.gen_opt.load_state_dict(state["gen_opt"])
+        self.gen_sched.load_state_dict(state["gen_sched"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.critic_sched.load_state_dict(state["critic_sched"])
+        self.ema.load_state_dict(state["ema"])
+
+    def export(self, folder) -> None:
+        model = SanaStreamingTransformer(self.generator.cfg)
+        self.ema.copy_to(model)
+        model.save_pretrained(folder)
