@@ -1,0 +1,115 @@
+"""The causal VAE stage: train the autoencoder by reconstruction, or distil a causal decoder (paper_notes 3.6).
+
+``vae_train.mode = "reconstruct"``: encoder and decoder learn Charbonnier + Haar high-band L1 (+ a tiny KL)
+on the training clips, decoding causally as the streaming path does. ``"distill"``: a bidirectional teacher
+(``vae_train.teacher``) is frozen; the student is its copy with remapped causal kernels; only the student's
+decoder learns, from the real clips and the teacher's mid/up-block features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from sana_streaming.train.common import global_indices, seeded
+from sana_streaming.train.distributed import World, average_gradients
+from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
+from sana_streaming.train.recipe import Recipe
+from sana_streaming.train.vae_losses import ReconstructionLoss
+from sana_streaming.train.vae_training import decoder_distillation_step, init_causal_student, vae_reconstruction_step
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+from sana_streaming.vae.config import get_vae_config
+
+
+class VAEStage:
+    """Owns the trained VAE (or the student and its frozen teacher), the optimiser and an EMA."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        device: torch.device,
+        world: World,
+        *,
+        dataset: Sequence,
+        vae=None,
+        teacher=None,
+        **_unused,
+    ) -> None:
+        self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
+        cfg = recipe.vae_train
+        self.loss = ReconstructionLoss(charbonnier=cfg.charbonnier, haar=cfg.haar, kl=cfg.kl)
+        if cfg.mode == "distill":
+            self.teacher = (
+                teacher
+                if teacher is not None
+                else VideoAutoencoder.from_pretrained(cfg.teacher, causal_decoder=False, device=device)
+            )
+            self.teacher.eval().requires_grad_(False)
+            self.vae = init_causal_student(self.teacher).train()
+            self.vae.encoder.requires_grad_(False)
+            trainable = list(self.vae.decoder.parameters())
+        elif cfg.mode == "reconstruct":
+            self.teacher = None
+            self.vae = vae if vae is not None else self._new_vae()
+            self.vae.train().requires_grad_(True)
+            trainable = list(self.vae.parameters())
+        else:
+            raise ValueError(f"vae_train.mode must be reconstruct or distill, got {cfg.mode!r}")
+        self.trainable = trainable
+        self.optimizer, self.scheduler = make_optimizer(trainable, recipe.optim)
+        self.ema = EMA(self.vae, recipe.optim.ema_decay, recipe.optim.ema_start)
+
+    def _new_vae(self) -> VideoAutoencoder:
+        if self.recipe.vae.path:
+            return VideoAutoencoder.from_pretrained(self.recipe.vae.path, device=self.device)
+        torch.manual_seed(self.recipe.run.seed)
+        return VideoAutoencoder(get_vae_config(self.recipe.vae.preset)).to(self.device)
+
+    def _video(self, step: int) -> tuple[torch.Tensor, list[int]]:
+        batch = self.recipe.data.batch_size
+        indices = global_indices(step, batch, len(self.dataset), self.recipe.run.seed)
+        numbered = self.world.shard(list(enumerate(indices, start=step * batch)))
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch((step * batch) // len(self.dataset))
+        items = [self.dataset[i] for _, i in numbered]
+        key = "video" if "video" in items[0] else "source"
+        return torch.stack([item[key] for item in items]).to(self.device), [n for n, _ in numbered]
+
+    def train_step(self, step: int) -> dict[str, float]:
+        video, numbers = self._video(step)
+        if self.teacher is not None:
+            loss, parts = decoder_distillation_step(
+                self.vae, self.teacher, video, self.loss, feature_weight=self.recipe.vae_train.feature_weight
+            )
+        else:
+            loss, parts = vae_reconstruction_step(
+                self.vae, video, self.loss, generator=seeded(self.recipe.run.seed, 7, numbers[0])
+            )
+        loss.backward()
+        average_gradients(self.vae, self.world)
+        norm = clip_and_step(self.trainable, self.optimizer, self.scheduler, self.recipe.optim.grad_clip)
+        self.ema.update(self.vae, step)
+        return {"loss": float(loss.detach()), "grad_norm": norm, **{f"recon/{k}": v for k, v in parts.items()}}
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
+
+    def state(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict(),
+        }
+
+    def load(self, weights: dict, state: dict) -> None:
+        self.vae.load_state_dict({k.removeprefix("vae."): v for k, v in weights.items()})
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.ema.load_state_dict(state["ema"])
+
+    def export(self, folder) -> None:
+        """The EMA weights as a VAE folder (config.json + model.safetensors)."""
+        vae = VideoAutoencoder(self.vae.cfg)
+        self.ema.copy_to(vae)
+        vae.save_pretrained(folder)

@@ -1,0 +1,52 @@
+"""The VAE stage through the trainer: reconstruction learns, distillation trains only the student decoder."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from sana_streaming.train.distributed import World
+from sana_streaming.train.stages.vae import VAEStage
+from sana_streaming.train.trainer import train
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+from tests.train.helpers import MICRO_VAE, recipe, synthetic_pairs
+
+
+def test_reconstruction_stage_trains_and_exports(tmp_path):
+    vae = VideoAutoencoder(MICRO_VAE)
+    rows = train(
+        recipe(tmp_path, stage="vae", run={"steps": 6}, optim={"lr": 3e-3, "warmup_steps": 1}),
+        dataset=synthetic_pairs(2),
+        progress=False,
+        vae=vae,
+    )
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    exported = VideoAutoencoder.from_pretrained(tmp_path / "final")
+    assert exported.cfg == MICRO_VAE
+
+
+def test_distillation_stage_trains_only_the_student_decoder(tmp_path):
+    teacher = VideoAutoencoder(dataclasses.replace(MICRO_VAE, decoder_causal=False)).eval()
+    cfg = recipe(tmp_path, stage="vae", vae_train={"mode": "distill"})
+    stage = VAEStage(cfg, torch.device("cpu"), World(), dataset=synthetic_pairs(2), teacher=teacher)
+    encoder_before = {k: v.clone() for k, v in stage.vae.encoder.state_dict().items()}
+    decoder_before = {k: v.clone() for k, v in stage.vae.decoder.state_dict().items()}
+    values = stage.train_step(0)
+    assert torch.isfinite(torch.tensor(values["loss"]))
+    assert all(torch.equal(v, encoder_before[k]) for k, v in stage.vae.encoder.state_dict().items())
+    assert any(not torch.equal(v, decoder_before[k]) for k, v in stage.vae.decoder.state_dict().items())
+    assert all(q.grad is None for q in teacher.parameters())
+    assert stage.vae.cfg.decoder_causal
+
+
+def test_unknown_vae_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"vae_train\.mode must be reconstruct or distill"):
+        VAEStage(
+            recipe(tmp_path, stage="vae", vae_train={"mode": "magic"}),
+            torch.device("cpu"),
+            World(),
+            dataset=synthetic_pairs(1),
+        )
