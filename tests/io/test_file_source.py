@@ -145,3 +145,13 @@ def test_bad_fps(tmp_path):
     with pytest.raises(VideoError) as info:
         open_source(path, fps=0)
     assert str(info.value) == f"fps for {path} must be a positive number, got 0"
+
+
+def test_matroska_millisecond_timestamps_resample_frame_for_frame(tmp_path):
+    """1/16 s is stored as 0.063 s in Matroska: resampling 16 fps to 16 fps must still keep every frame."""
+    frames = index_frames(24, (64, 48))
+    with Mp4Sink(tmp_path / "clip.mkv", 16) as sink:
+        for image in frames:
+            sink.write(image)
+    decoded = [decoded_index(f.image) for f in open_source(tmp_path / "clip.mkv", fps=16)]
+    assert decoded == list(range(24))

@@ -38,8 +38,13 @@ def test_a_tiny_model_overfits_one_pair(tmp_path):
     from sana_streaming.train.distributed import World
     from sana_streaming.train.stages.bidirectional import BidirectionalStage
 
-    cfg = recipe(tmp_path, run={"steps": 60}, data={"batch_size": 4}, flow={"text_dropout": 0.0},
-                 optim={"lr": 3e-3, "warmup_steps": 10})
+    cfg = recipe(
+        tmp_path,
+        run={"steps": 60},
+        data={"batch_size": 4},
+        flow={"text_dropout": 0.0},
+        optim={"lr": 3e-3, "warmup_steps": 10},
+    )
     stage = BidirectionalStage(cfg, torch.device("cpu"), World(), dataset=synthetic_pairs(1), **parts())
     probe = [10_000 + i for i in range(4)]  # steps whose (fixed) draws serve as the evaluation set
 

@@ -27,7 +27,7 @@ from sana_streaming.io.decode import (
 from sana_streaming.io.frames import VideoError, VideoFrame, check_fps
 from sana_streaming.io.images import DEFAULT_FOLDER_FPS, ImageFolderSource
 from sana_streaming.io.push import FrameQueue, PushSource
-from sana_streaming.io.transform import FrameRateResampler
+from sana_streaming.io.transform import FrameRateResampler, timestamp_tolerance
 
 __all__ = [
     "FileSource",
@@ -70,6 +70,7 @@ class _ContainerSource(VideoSource):
         self._container = container
         self._reader = StreamReader(container, stream, name, live)
         self._resample_fps = fps
+        self._time_base = stream.time_base
         self._queue = FrameQueue(max_queued)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,7 +104,8 @@ class _ContainerSource(VideoSource):
         if self._resample_fps is None:
             yield from self._reader
         else:
-            resampler = FrameRateResampler(self._resample_fps)
+            fps = self._resample_fps
+            resampler = FrameRateResampler(fps, timestamp_tolerance(self._time_base, fps))
             for frame in self._reader:
                 yield from resampler.push(frame)
             if self._reader.end_time is not None:

@@ -85,10 +85,11 @@ class FrameRateResampler:
     Repeated outputs share the input's image array.
     """
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, tolerance: float | None = None) -> None:
+        """``tolerance``: seconds within which two times count as equal; give the input's time-base tick
+        (see :func:`timestamp_tolerance`) when its timestamps are coarse (Matroska: 1 ms, so 1/16 s reads 0.063)."""
         self.fps = check_fps(fps, "FrameRateResampler")
-        # Timestamps are rounded to their container's time base; a thousandth of an output period absorbs that.
-        self._tolerance = 1e-3 / self.fps
+        self._tolerance = 1e-3 / self.fps if tolerance is None else tolerance
         self._latest: VideoFrame | None = None
         self._num_emitted = 0
 
@@ -114,6 +115,11 @@ class FrameRateResampler:
                 return out
             out.append(VideoFrame(frame.image, k / self.fps, k))
             self._num_emitted += 1
+
+
+def timestamp_tolerance(time_base: float | None, fps: float) -> float:
+    """One tick of a stream's time base (at least a thousandth of an output period): timestamps are rounded to it."""
+    return max(1e-3 / fps, float(time_base or 0))
 
 
 def _single_frame(image: np.ndarray) -> np.ndarray:

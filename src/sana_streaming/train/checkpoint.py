@@ -19,8 +19,13 @@ from safetensors.torch import load_file, save_file
 
 def _rng_state() -> dict:
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss,
-                   "gauss": gauss}
+    numpy_state = {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": pos,
+        "has_gauss": has_gauss,
+        "gauss": gauss,
+    }
     state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()

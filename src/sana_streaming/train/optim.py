@@ -10,8 +10,9 @@ from sana_streaming.train.recipe import OptimConfig
 
 def make_optimizer(params, cfg: OptimConfig, lr: float | None = None) -> tuple[torch.optim.Optimizer, object]:
     """AdamW and a LambdaLR that warms up linearly over ``cfg.warmup_steps`` then stays constant (official)."""
-    optimizer = torch.optim.AdamW(params, lr=lr or cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                  weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        params, lr=lr or cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
     warmup = max(1, cfg.warmup_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
     return optimizer, scheduler

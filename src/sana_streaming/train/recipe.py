@@ -131,8 +131,15 @@ def _build(cls, data: dict, where: str):
 
 
 _SECTIONS = {
-    "run": RunConfig, "model": ModelSection, "vae": VAESection, "text": TextSection, "data": DataSection,
-    "optim": OptimConfig, "flow": FlowConfig, "dmd": DMDConfig, "vae_train": VAETrainConfig,
+    "run": RunConfig,
+    "model": ModelSection,
+    "vae": VAESection,
+    "text": TextSection,
+    "data": DataSection,
+    "optim": OptimConfig,
+    "flow": FlowConfig,
+    "dmd": DMDConfig,
+    "vae_train": VAETrainConfig,
 }
 
 

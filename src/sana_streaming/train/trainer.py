@@ -88,8 +88,15 @@ class _Logger:
                 self.writer.close()
 
 
-def train(recipe: Recipe, *, dataset: Sequence | None = None, resume: bool = True, progress: bool = True,
-          stop_after: int | None = None, **parts) -> list[dict]:
+def train(
+    recipe: Recipe,
+    *,
+    dataset: Sequence | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    stop_after: int | None = None,
+    **parts,
+) -> list[dict]:
     """Run (or resume) a recipe; returns the logged rows of this process. ``stop_after`` ends early (tests)."""
     device = resolve_device(recipe.run.device)
     world = init_world(device)

@@ -31,8 +31,17 @@ from sana_streaming.train.recipe import Recipe
 class BidirectionalStage:
     """Owns the model, its EMA, the optimiser; ``train_step`` draws everything from (seed, step, sample)."""
 
-    def __init__(self, recipe: Recipe, device: torch.device, world: World, *, dataset: Sequence, model=None,
-                 vae=None, text_encoder=None) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        device: torch.device,
+        world: World,
+        *,
+        dataset: Sequence,
+        model=None,
+        vae=None,
+        text_encoder=None,
+    ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
         self.model = model if model is not None else build_model(recipe, device)
         self.vae = vae if vae is not None else build_vae(recipe, device)
@@ -67,12 +76,14 @@ class BidirectionalStage:
         source = torch.stack([item["source"] for _, item in group]).to(self.device)
         edited = torch.stack([item["edited"] for _, item in group]).to(self.device)
         z_src, z_edit = encode_latents(self.vae, source), encode_latents(self.vae, edited)
-        sigma = torch.cat([sample_sigmas(1, g, logit_mean=flow.logit_mean, logit_std=flow.logit_std, shift=flow.shift)
-                           for g in gens]).to(self.device)
+        sigma = torch.cat(
+            [sample_sigmas(1, g, logit_mean=flow.logit_mean, logit_std=flow.logit_std, shift=flow.shift) for g in gens]
+        ).to(self.device)
         noise = torch.stack([torch.randn(z_edit.shape[1:], generator=g) for g in gens]).to(self.device)
         drop = [bool(torch.rand(1, generator=g) < flow.text_dropout) for g in gens]
-        features, mask = text_batch(self.text, [item["prompt"] for _, item in group],
-                                    self.model.y_embedder.y_embedding, drop)
+        features, mask = text_batch(
+            self.text, [item["prompt"] for _, item in group], self.model.y_embedder.y_embedding, drop
+        )
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             text = self.model.encode_text(features.to(self.device), mask.to(self.device))
             velocity = self.trainee(noise_to(z_edit, noise, sigma), z_src, sigma * 1000, text)
@@ -91,8 +102,11 @@ class BidirectionalStage:
         return {f"model.{k}": v for k, v in self.model.state_dict().items()}
 
     def state(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "ema": self.ema.state_dict()}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict(),
+        }
 
     def load(self, weights: dict, state: dict) -> None:
         self.model.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()})

