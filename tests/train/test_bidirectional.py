@@ -33,6 +33,41 @@ def test_the_loss_is_finite_and_reaches_every_trainable_parameter(tmp_path):
     assert all(q.grad is None for q in p["vae"].parameters())  # the VAE is frozen
 
 
+def test_activation_checkpointing_gives_the_same_loss_and_gradients(tmp_path, monkeypatch):
+    """run.grad_checkpointing recomputes every block in backward (it must, or it saves no memory), exactly."""
+    from sana_streaming.models.transformer import HybridBlock
+    from sana_streaming.train.distributed import World
+    from sana_streaming.train.stages.bidirectional import BidirectionalStage
+
+    calls = []
+    block_forward = HybridBlock.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return block_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(HybridBlock, "forward", counted)
+    results = []
+    for on in (False, True):
+        p = parts()
+        randomize_(p["model"])
+        cfg = recipe(tmp_path, run={"grad_checkpointing": on})
+        stage = BidirectionalStage(cfg, torch.device("cpu"), World(), dataset=synthetic_pairs(2), **p)
+        calls.clear()
+        loss = stage.loss(0)
+        forwards = len(calls)
+        loss.backward()
+        grads = {n: q.grad.clone() for n, q in p["model"].named_parameters()}
+        results.append((loss.detach(), grads, forwards, len(calls)))
+    (loss_off, grads_off, fwd_off, total_off), (loss_on, grads_on, fwd_on, total_on) = results
+    depth = len(parts()["model"].blocks)
+    assert (fwd_off, total_off) == (depth, depth)  # plain: each block runs once
+    assert (fwd_on, total_on) == (depth, 2 * depth)  # checkpointed: once more during backward
+    torch.testing.assert_close(loss_on, loss_off, rtol=0, atol=0)
+    for name, grad in grads_off.items():
+        torch.testing.assert_close(grads_on[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 def test_a_tiny_model_overfits_one_pair(tmp_path):
     """Flow matching on one pair: the loss over a fixed set of noise draws falls 10x within 60 steps."""
     from sana_streaming.train.distributed import World

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from sana_streaming.models.checkpoint import (
     CheckpointError,
@@ -135,6 +136,8 @@ class SanaStreamingTransformer(nn.Module):
         self.attention_y_norm = RMSNorm(dim, eps=1e-5)
         self.blocks = nn.ModuleList(HybridBlock(cfg, i in cfg.softmax_layers) for i in range(cfg.depth))
         self.final_layer = FinalLayer(dim, math.prod(cfg.patch_size) * cfg.out_channels)
+        # Recompute each block in the backward pass of `forward` instead of keeping its activations (training).
+        self.gradient_checkpointing = False
         self.init_weights()
 
     # -- conditioning ---------------------------------------------------------------------------------------
@@ -207,15 +210,22 @@ class SanaStreamingTransformer(nn.Module):
             window: softmax cache window of the chunk-causal form (default: the official one).
 
         Returns:
-            velocity (B, C_out, T, H, W) in the model dtype.
+            velocity (B, C_out, T, H, W) in the model dtype. With ``gradient_checkpointing`` set and autograd on,
+            block activations are recomputed in the backward pass (same gradients, less memory).
         """
         tokens, grid = self._embed(x, source)
         chunks = tuple(chunks) if chunks is not None else (grid[0],)
         mask = None if len(chunks) == 1 else chunk_causal_mask(chunks, grid, window or CacheWindow(), x.device)
         layout = FrameLayout(grid, chunks, self._rope(0, grid, x.device), mask)
         t_emb, mod = self._timestep(timestep, x.shape[0])
+        recompute = self.gradient_checkpointing and torch.is_grad_enabled()
         for block, context in zip(self.blocks, text.context, strict=True):
-            tokens, _ = block(tokens, mod, layout, (context, text.bias), BlockMemory())
+            if recompute:
+                tokens, _ = activation_checkpoint(
+                    block, tokens, mod, layout, (context, text.bias), BlockMemory(), use_reentrant=False
+                )
+            else:
+                tokens, _ = block(tokens, mod, layout, (context, text.bias), BlockMemory())
         return self._unpatchify(self.final_layer(tokens, t_emb), grid)
 
     def forward_chunk(

@@ -44,6 +44,7 @@ class BidirectionalStage:
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
         self.model = model if model is not None else build_model(recipe, device)
+        self.model.gradient_checkpointing = recipe.run.grad_checkpointing
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device)
         self.trainee = wrap(self.model, world, device)

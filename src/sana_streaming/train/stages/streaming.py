@@ -65,6 +65,8 @@ class StreamingStage:
         self.teacher.eval().requires_grad_(False)
         self.generator = model if model is not None else copy.deepcopy(self.teacher).requires_grad_(True)
         self.critic = copy.deepcopy(self.teacher).requires_grad_(True).train()
+        # Recomputes blocks of whole-clip passes (the critic's flow matching); rollouts stream chunk by chunk.
+        self.generator.gradient_checkpointing = self.critic.gradient_checkpointing = recipe.run.grad_checkpointing
         self.generator.train()
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device)

@@ -1,0 +1,163 @@
+"""Training throughput (samples/s) of each stage with its `tiny` recipe, side by side in one process.
+
+    python benchmarks/train_throughput.py --out benchmarks/results/train_throughput_h200.json
+
+Runs ``recipes/tiny_{vae,bidirectional,streaming}.toml`` as written (model sizes, clip sizes, batch sizes, the
+critic's 4 updates per generator step, Cycle-Reverse on) except for what a bare machine cannot have: the
+trained VAE and teacher folders become random weights of the same presets, the clips are synthetic tensors of
+the recipe's shape (decoding video is not what is timed), and the text features are random per prompt with
+the MiniLM encoder's shape (64 tokens x 384; features are cached per prompt in training anyway). Each stage
+is warmed up, then timed over ``--steps`` optimizer steps with the device synchronised; samples/s counts the
+global batch. The bidirectional stage also runs with activation checkpointing, to show its cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from sana_streaming.text.base import TextEncoder
+from sana_streaming.train.distributed import World
+from sana_streaming.train.recipe import load_recipe
+from sana_streaming.train.trainer import make_stage
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPTS = [("make it a watercolor painting", "make it a photograph"), ("turn it to night", "turn it to day")]
+
+
+class RandomFeatures(TextEncoder):
+    """Fixed random features per prompt, shaped like the MiniLM encoder's output."""
+
+    def __init__(self, feature_dim: int = 384, max_tokens: int = 64) -> None:
+        self.feature_dim, self.max_tokens, self.name = feature_dim, max_tokens, "random"
+
+    def encode(self, prompts):
+        feats = torch.zeros(len(prompts), self.max_tokens, self.feature_dim)
+        mask = torch.zeros(len(prompts), self.max_tokens, dtype=torch.int64)
+        for b, prompt in enumerate(prompts):
+            n = min(len(prompt.split()) + 2, self.max_tokens)
+            gen = torch.Generator().manual_seed(sum(map(ord, prompt)))
+            feats[b, :n], mask[b, :n] = torch.randn(n, self.feature_dim, generator=gen), 1
+        return feats, mask
+
+
+def synthetic_clips(count: int, frames: int, size: tuple[int, int], paired: bool) -> list[dict]:
+    """Smooth random clips in [-1, 1] (upsampled noise); the edit of a pair is the colour inversion."""
+    width, height = size
+    gen = torch.Generator().manual_seed(0)
+    items = []
+    for i in range(count):
+        low = torch.rand(1, 3, max(2, frames // 8), max(2, height // 32), max(2, width // 32), generator=gen)
+        clip = torch.nn.functional.interpolate(low * 2 - 1, size=(frames, height, width), mode="trilinear")[0]
+        prompt, reverse = PROMPTS[i % len(PROMPTS)]
+        item = {"prompt": prompt, "reverse_prompt": reverse, "family": "synthetic"}
+        items.append({**item, "source": clip, "edited": -clip} if paired else {**item, "video": clip})
+    return items
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(recipe, device: torch.device, steps: int, warmup: int) -> dict:
+    stage_name = recipe.run.stage
+    if stage_name == "streaming":
+        frames, paired = 1 + 8 * (recipe.dmd.latent_frames - 1), False
+    else:
+        frames, paired = recipe.data.num_frames, True
+    size = tuple(recipe.data.buckets[0])
+    dataset = synthetic_clips(max(8, recipe.data.batch_size), frames, size, paired)
+    stage = make_stage(recipe, device, World(), dataset, text_encoder=RandomFeatures())
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for step in range(warmup):
+        stage.train_step(step)
+    sync(device)
+    began = time.perf_counter()
+    values = {}
+    for step in range(warmup, warmup + steps):
+        values = stage.train_step(step)
+    sync(device)
+    seconds = time.perf_counter() - began
+    trained = {"vae": "vae", "bidirectional": "model", "streaming": "generator"}[stage_name]
+    params = sum(p.numel() for p in getattr(stage, trained).parameters())
+    row = {
+        "stage": stage_name,
+        "recipe": f"recipes/tiny_{stage_name}.toml",
+        "grad_checkpointing": recipe.run.grad_checkpointing,
+        "batch_size": recipe.data.batch_size,
+        "clip": {"frames": frames, "width": size[0], "height": size[1]},
+        "trained_params": params,
+        "timed_steps": steps,
+        "warmup_steps": warmup,
+        "seconds_per_step": seconds / steps,
+        "samples_per_s": steps * recipe.data.batch_size / seconds,
+        "last_losses": {k: float(v) for k, v in values.items()},
+    }
+    if device.type == "cuda":
+        row["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stages", nargs="+", default=["vae", "bidirectional", "streaming"])
+    parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps per stage")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, help="write the results here as JSON")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "git_commit": commit or "unknown",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.machine()} CPU, {os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "data": "synthetic clips of the recipe's shape; random text features of MiniLM's shape",
+        "weights": "random (recipe vae.path and dmd.teacher replaced by the presets)",
+        "stages": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for name in args.stages:
+            overrides = [f"run.out_dir={tmp}/{name}", "vae.path=", "dmd.teacher="]
+            runs.append(load_recipe(ROOT / "recipes" / f"tiny_{name}.toml", overrides))
+            if name == "bidirectional":
+                runs.append(
+                    dataclasses.replace(runs[-1], run=dataclasses.replace(runs[-1].run, grad_checkpointing=True))
+                )
+        for recipe in runs:
+            row = measure(recipe, device, args.steps, args.warmup)
+            result["stages"].append(row)
+            tag = " (activation checkpointing)" if row["grad_checkpointing"] else ""
+            memory = f", peak {row['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in row else ""
+            print(
+                f"{row['stage']}{tag}: {row['samples_per_s']:.2f} samples/s, "
+                f"{row['seconds_per_step']:.3f} s/step{memory}",
+                flush=True,
+            )
+            if args.out:  # after every stage, so a run cut short keeps what it measured
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
