@@ -35,7 +35,7 @@ def vae_reconstruction_step(
         loss: the weighted reconstruction terms (KL on the posterior included).
         sample_posterior: decode a reparameterised sample ``mean + exp(logvar / 2) * noise`` (True) or the
             posterior mode (False).
-        generator: the noise generator (on the video's device); None uses the global one.
+        generator: the noise generator (any device); None uses the global one.
 
     Returns:
         (float32 scalar loss, {"charbonnier", "haar", "kl", ... , "total": float}) with unweighted parts.
@@ -43,7 +43,8 @@ def vae_reconstruction_step(
     mean, logvar = vae.posterior(video)  # (B, latent, 1 + k, h, w) each
     z = mean
     if sample_posterior:
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        where = mean.device if generator is None else generator.device  # seeded CPU generators train on GPU too
+        noise = torch.randn(mean.shape, generator=generator, device=where, dtype=mean.dtype).to(mean.device)
         z = mean + torch.exp(0.5 * logvar) * noise
     recon = vae.decode(z, causal=True)  # (B, C, 1 + 8k, H, W)
     total, parts = loss(recon, video, mean, logvar)
