@@ -1,0 +1,64 @@
+"""Each training stage on CUDA gives the losses it gives on the CPU (same seeded draws, fp32)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from sana_streaming.train.distributed import World
+from sana_streaming.train.stages.bidirectional import BidirectionalStage
+from sana_streaming.train.stages.streaming import StreamingStage
+from sana_streaming.train.stages.vae import VAEStage
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+from tests.conftest import randomize_
+from tests.train.helpers import MICRO_VAE, parts, recipe, synthetic_pairs
+from tests.train.test_streaming import long_videos, stage_parts, streaming_recipe
+
+pytestmark = pytest.mark.gpu
+RTOL = 1e-2  # cuDNN convolutions use TF32 by default
+
+
+def on(device: str, modules: dict) -> dict:
+    return {k: copy.deepcopy(v).to(device) if isinstance(v, nn.Module) else v for k, v in modules.items()}
+
+
+def run_twice(make, modules: dict) -> list[list[dict]]:
+    """Two optimizer steps on each device (the second sees the first's update)."""
+    out = []
+    for device in ("cpu", "cuda"):
+        stage = make(torch.device(device), on(device, modules))
+        out.append([{k: float(v) for k, v in stage.train_step(step).items()} for step in (0, 1)])
+    return out
+
+
+def assert_same(cpu: list[dict], cuda: list[dict], keys) -> None:
+    for step, (a, b) in enumerate(zip(cpu, cuda, strict=True)):
+        for key in keys:
+            assert b[key] == pytest.approx(a[key], rel=RTOL), (step, key)
+
+
+def test_bidirectional_stage_on_cuda(tmp_path):
+    p = parts()
+    randomize_(p["model"])
+    cfg = recipe(tmp_path, run={"precision": "fp32"})
+    cpu, cuda = run_twice(lambda d, m: BidirectionalStage(cfg, d, World(), dataset=synthetic_pairs(2), **m), p)
+    assert_same(cpu, cuda, ["loss"])
+
+
+def test_streaming_stage_on_cuda(tmp_path):
+    cfg = streaming_recipe(tmp_path)
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, precision="fp32"))
+    p = stage_parts()
+    cpu, cuda = run_twice(lambda d, m: StreamingStage(cfg, d, World(), dataset=long_videos(1), **m), p)
+    assert_same(cpu, cuda, ["loss_dmd", "loss_critic", "loss_reverse"])
+
+
+def test_vae_stage_on_cuda(tmp_path):
+    cfg = recipe(tmp_path, stage="vae", run={"precision": "fp32"})
+    vae = VideoAutoencoder(MICRO_VAE)
+    cpu, cuda = run_twice(lambda d, m: VAEStage(cfg, d, World(), dataset=synthetic_pairs(2), **m), {"vae": vae})
+    assert_same(cpu, cuda, ["loss"])
