@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 
 import torch
+import torch.multiprocessing as mp
 
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.train.recipe import DataSection, OptimConfig, Recipe, RunConfig
@@ -60,3 +63,35 @@ def recipe(out_dir, stage: str = "bidirectional", **changes) -> Recipe:
     )
     sections = {k: dataclasses.replace(getattr(base, k), **v) for k, v in changes.items()}
     return dataclasses.replace(base, **sections)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _entry(target, rank: int, world: int, port: int, args: tuple, queue) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    result = target(*args)
+    if rank == 0:
+        queue.put(result)  # plain Python values
+    torch.distributed.destroy_process_group()
+
+
+def run_processes(target, world: int, *args, timeout: float = 300):
+    """Run ``target(*args)`` in ``world`` spawned gloo processes (as torchrun would); returns rank 0's result."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_entry, args=(target, r, world, port, args, queue)) for r in range(world)]
+    for p in procs:
+        p.start()
+    try:
+        result = queue.get(timeout=timeout)
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * world
+    return result

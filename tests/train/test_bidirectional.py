@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
 import pytest
 import torch
-import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from sana_streaming.train.trainer import train
 from tests.conftest import randomize_
-from tests.train.helpers import parts, recipe, synthetic_pairs
+from tests.train.helpers import parts, recipe, run_processes, synthetic_pairs
 
 
 def test_the_loss_is_finite_and_reaches_every_trainable_parameter(tmp_path):
@@ -105,35 +101,15 @@ def test_resuming_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     assert (tmp_path / "full" / "log.jsonl").read_text().count("\n") == 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank: int, world: int, port: int, out_dir: str, queue) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    rows = train(recipe(out_dir, run={"steps": 4}), dataset=synthetic_pairs(4), progress=False, **parts())
-    if rank == 0:
-        queue.put(rows)  # plain floats; the weights are read back from the exported folder
-    torch.distributed.destroy_process_group()
+def _two_process_run(out_dir: str) -> list[dict]:
+    return train(recipe(out_dir, run={"steps": 4}), dataset=synthetic_pairs(4), progress=False, **parts())
 
 
 def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     torch.set_num_threads(1)
     single = train(recipe(tmp_path / "one", run={"steps": 4}), dataset=synthetic_pairs(4), progress=False, **parts())
     single_weights = load_file(str(tmp_path / "one" / "final" / "model.safetensors"))
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, str(tmp_path / "two"), queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    rows = queue.get(timeout=300)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    rows = run_processes(_two_process_run, 2, str(tmp_path / "two"))
     weights = load_file(str(tmp_path / "two" / "final" / "model.safetensors"))
     for a, b in zip(single, rows, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)

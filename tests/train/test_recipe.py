@@ -31,6 +31,8 @@ def test_overrides_use_toml_values_and_bare_strings():
         ("[run]\nstage = 'painting'\n", [], "stage must be vae, bidirectional or streaming"),
         ("[run]\nstage = 'vae'\n", ["steps=3"], "expected SECTION.KEY=VALUE"),
         ("[run\n", [], "not valid TOML"),
+        ("[run]\nstage = 'bidirectional'\n", ["run.parallel=zero"], "parallel must be ddp or fsdp"),
+        ("[run]\nstage = 'vae'\n", ["run.parallel=fsdp"], "fsdp is for the DiT stages"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):

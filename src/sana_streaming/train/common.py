@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from sana_streaming.hub import resolve_local_model
 from sana_streaming.models.config import get_config
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.text.base import TextEncoder
@@ -40,21 +41,23 @@ def build_model(recipe: Recipe, device: torch.device, init: str | None = None) -
 
 
 def build_vae(recipe: Recipe, device: torch.device) -> VideoAutoencoder:
+    """The frozen VAE: ``vae.path`` (a trained folder, a diffusers-layout folder such as LTX-2's, or a model id
+    in the local Hugging Face cache), else the ``vae.preset`` with random weights (tests and benchmarks)."""
     if recipe.vae.path:
-        vae = VideoAutoencoder.from_pretrained(recipe.vae.path, device=device)
+        hint = "set vae.path to a folder holding config.json and the weights"
+        folder = resolve_local_model(recipe.vae.path, "the VAE", hint, subfolders=("vae",))
+        vae = VideoAutoencoder.from_pretrained(folder, device=device)
     else:
         torch.manual_seed(recipe.run.seed)
         vae = VideoAutoencoder(get_vae_config(recipe.vae.preset)).to(device)
     return vae.eval().requires_grad_(False)
 
 
-def build_text_encoder(recipe: Recipe, device: torch.device) -> TextEncoder:
-    from sana_streaming.text.base import CachedTextEncoder
-    from sana_streaming.text.minilm import MiniLMTextEncoder
+def build_text_encoder(recipe: Recipe, device: torch.device, model: SanaStreamingTransformer) -> TextEncoder:
+    """``text.encoder`` as the editor takes it: minilm, gemma, gemma:PATH or a folder (cached per prompt)."""
+    from sana_streaming.engine.loading import load_text_encoder
 
-    if recipe.text.encoder != "minilm":
-        raise ValueError(f"training supports the minilm text encoder, got {recipe.text.encoder!r}")
-    return CachedTextEncoder(MiniLMTextEncoder(device=device))
+    return load_text_encoder(recipe.text.encoder, model, device=device).part
 
 
 def text_batch(

@@ -1,7 +1,11 @@
-"""Several processes (``torchrun``): process group set-up, the rank's share of a global batch, gradient sync.
+"""Several processes (``torchrun``): process group set-up, the rank's share of a global batch, gradient sync,
+and whole-model state for checkpoints.
 
-Small models use DDP; every process holds the whole model and gradients are averaged, so N processes with
-B / N samples each compute what one process computes with B samples.
+``run.parallel = "ddp"`` (small models): every process holds the whole model and gradients are averaged, so N
+processes with B / N samples each compute what one process computes with B samples. ``"fsdp"`` (FSDP2, the 2B
+DiT): each block's weights, gradients and optimizer state are sharded over the processes and gathered only
+while the block runs; the arithmetic is the same. Checkpoints hold whole (gathered) tensors either way, so a
+run can resume on a different number of processes (with the same ``run.parallel``).
 """
 
 from __future__ import annotations
@@ -12,16 +16,23 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 
 @dataclass(frozen=True)
 class World:
     rank: int = 0
     size: int = 1
+    parallel: str = "ddp"
 
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the DiTs are sharded with FSDP2."""
+        return self.size > 1 and self.parallel == "fsdp"
 
     def shard(self, items: list) -> list:
         """This rank's contiguous share of a global batch (the batch size must divide evenly)."""
@@ -31,30 +42,66 @@ class World:
         return items[self.rank * per : (self.rank + 1) * per]
 
 
-def init_world(device: torch.device) -> World:
+def local_device(name: str) -> torch.device:
+    """The device of this process: ``auto`` is CUDA when present; under ``torchrun`` CUDA means the process's
+    own GPU (``LOCAL_RANK``)."""
+    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
+def init_world(device: torch.device, parallel: str = "ddp") -> World:
     """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, NCCL on GPU)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
-        return World()
+        return World(parallel=parallel)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return World(dist.get_rank(), dist.get_world_size())
+    return World(dist.get_rank(), dist.get_world_size(), parallel)
 
 
 def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
-    """DDP over the world (a no-op for one process)."""
-    if world.size == 1:
+    """What the training step calls: DDP over the world, or the module itself (one process, or FSDP2, which
+    shards the module in place; see :func:`shard_dit`)."""
+    if world.size == 1 or world.sharded:
         return module
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
+def shard_dit(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+    """Shard a SanaStreamingTransformer in place with FSDP2 (no-op unless ``world.sharded``).
+
+    Units: each block's cross-attention (its text keys/values are computed outside the block, once per
+    prompt), each block, and the root (embedders, final layer). ``encode_text``, ``forward_chunk`` and
+    ``text_context`` gather their unit's weights like ``forward`` does.
+    """
+    if not world.sharded:
+        return model
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+    mesh = init_device_mesh(device.type, (world.size,))
+    for block in model.blocks:
+        fully_shard(block.cross_attn, mesh=mesh)
+        register_fsdp_forward_method(block.cross_attn, "text_context")
+        fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    for method in ("encode_text", "forward_chunk"):
+        register_fsdp_forward_method(model, method)
+    return model
+
+
 def average_gradients(module: nn.Module, world: World) -> None:
-    """Average the gradients of ``module`` over processes (for modules driven outside DDP's forward)."""
+    """Average the gradients of ``module`` over processes (for modules driven outside DDP's forward; FSDP2
+    shards arrive averaged already)."""
     if world.size == 1:
         return
     for param in module.parameters():
-        if param.grad is not None:
+        if param.grad is not None and not isinstance(param.grad, DTensor):
             dist.all_reduce(param.grad)
             param.grad /= world.size
 
@@ -66,3 +113,51 @@ def mean_across(value: float, world: World) -> float:
     tensor = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(tensor)
     return float(tensor) / world.size
+
+
+# -- whole-model state for checkpoints (collective under FSDP2: every process must call these) ---------------
+
+
+def full_tensor(value):
+    """A sharded DTensor gathered whole (on every process); anything else unchanged."""
+    return value.full_tensor() if isinstance(value, DTensor) else value
+
+
+def like(value: torch.Tensor, reference):
+    """A whole tensor laid out like ``reference`` (sharded again when it is a DTensor)."""
+    if isinstance(reference, DTensor):
+        return distribute_tensor(
+            value.to(reference.device_mesh.device_type), reference.device_mesh, reference.placements
+        )
+    return value.to(reference.device)
+
+
+def model_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's state dict with whole tensors."""
+    return {k: full_tensor(v) for k, v in module.state_dict().items()}
+
+
+def load_model_state(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load whole tensors into a module, sharded or not."""
+    current = module.state_dict()
+    module.load_state_dict({k: like(v, current[k]) if k in current else v for k, v in state.items()})
+
+
+def optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer, world: World) -> dict:
+    """The optimizer's state dict; under FSDP2 with whole tensors keyed by parameter name."""
+    if not world.sharded:
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    # Whole tensors on the CPU of process 0 only (the one that writes); the others get an empty dict.
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_optimizer_state_dict(module, optimizer, options=options)
+
+
+def load_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer, state: dict, world: World) -> None:
+    if not world.sharded:
+        optimizer.load_state_dict(state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(module, optimizer, state, options=StateDictOptions(full_state_dict=True))

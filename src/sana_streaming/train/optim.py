@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sana_streaming.train.distributed import full_tensor, like
 from sana_streaming.train.recipe import OptimConfig
 
 
@@ -19,7 +20,11 @@ def make_optimizer(params, cfg: OptimConfig, lr: float | None = None) -> tuple[t
 
 
 class EMA:
-    """Exponential moving average of a module's floating-point parameters and buffers (kept in float32)."""
+    """Exponential moving average of a module's floating-point parameters and buffers (kept in float32).
+
+    With an FSDP2-sharded module the average is sharded like the weights; ``state_dict`` and ``copy_to``
+    gather it (every process must call them) and ``load_state_dict`` shards whole tensors again.
+    """
 
     def __init__(self, module: nn.Module, decay: float, start: int = 0) -> None:
         self.decay, self.start = decay, start
@@ -33,15 +38,18 @@ class EMA:
                 self.shadow[key].mul_(decay).add_(value.detach().float(), alpha=1 - decay)
 
     def copy_to(self, module: nn.Module) -> None:
+        """Load the average into ``module`` (an unsharded copy of the averaged one)."""
+        shadow = {k: full_tensor(v) for k, v in self.shadow.items()}
         state = module.state_dict()
-        module.load_state_dict({k: self.shadow[k].to(v.dtype) if k in self.shadow else v for k, v in state.items()})
+        module.load_state_dict({k: shadow[k].to(v) if k in shadow else v for k, v in state.items()})
 
     def state_dict(self) -> dict:
-        return {"decay": self.decay, "start": self.start, "shadow": self.shadow}
+        shadow = {k: full_tensor(v) for k, v in self.shadow.items()}
+        return {"decay": self.decay, "start": self.start, "shadow": shadow}
 
     def load_state_dict(self, state: dict) -> None:
         self.decay, self.start = state["decay"], state["start"]
-        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+        self.shadow = {k: like(v, self.shadow[k]).clone() for k, v in state["shadow"].items()}
 
 
 def clip_and_step(params, optimizer, scheduler, max_norm: float) -> float:
@@ -50,4 +58,4 @@ def clip_and_step(params, optimizer, scheduler, max_norm: float) -> float:
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(norm)
+    return float(full_tensor(norm))

@@ -21,6 +21,9 @@ class RunConfig:
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16", "fp32"
     grad_checkpointing: bool = False
     device: str = "auto"
+    # With several processes: "ddp" replicates the model; "fsdp" (FSDP2) shards the DiTs' weights, gradients and
+    # optimizer state over the processes (the 2B model). One process ignores it.
+    parallel: str = "ddp"
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,13 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class VAESection:
-    path: str = ""  # trained VAE folder; empty = the preset with random weights (tests only)
+    path: str = ""  # VAE folder or cached model id (LTX-2 for the 2B model); empty = the preset, random weights
     preset: str = "tiny"
 
 
 @dataclass(frozen=True)
 class TextSection:
-    encoder: str = "minilm"
+    encoder: str = "minilm"  # as `sana-streaming edit --text`: minilm, gemma, gemma:PATH or a folder
 
 
 @dataclass(frozen=True)
@@ -180,4 +183,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     recipe = Recipe(**sections, source=str(path))
     if recipe.run.stage not in ("vae", "bidirectional", "streaming"):
         raise ValueError(f"{path}: [run] stage must be vae, bidirectional or streaming, got {recipe.run.stage!r}")
+    if recipe.run.parallel not in ("ddp", "fsdp"):
+        raise ValueError(f"{path}: [run] parallel must be ddp or fsdp, got {recipe.run.parallel!r}")
+    if recipe.run.parallel == "fsdp" and recipe.run.stage == "vae":
+        raise ValueError(f"{path}: [run] parallel = fsdp is for the DiT stages; the VAE stage uses ddp")
     return recipe

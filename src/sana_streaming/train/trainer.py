@@ -14,14 +14,8 @@ from pathlib import Path
 import torch
 
 from sana_streaming.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from sana_streaming.train.distributed import World, init_world, mean_across
+from sana_streaming.train.distributed import World, init_world, local_device, mean_across
 from sana_streaming.train.recipe import Recipe
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def make_stage(recipe: Recipe, device: torch.device, world: World, dataset: Sequence | None = None, **parts):
@@ -98,8 +92,8 @@ def train(
     **parts,
 ) -> list[dict]:
     """Run (or resume) a recipe; returns the logged rows of this process. ``stop_after`` ends early (tests)."""
-    device = resolve_device(recipe.run.device)
-    world = init_world(device)
+    device = local_device(recipe.run.device)
+    world = init_world(device, recipe.run.parallel)
     out_dir = Path(recipe.run.out_dir)
     stage = make_stage(recipe, device, world, dataset, **parts)
     start = 0
@@ -132,8 +126,8 @@ def train(
             bar.close()
         logger.close()
     _save(out_dir, end, stage, world)
-    if end == recipe.run.steps and world.main:
-        stage.export(out_dir / "final")
+    if end == recipe.run.steps:
+        stage.export(out_dir / "final")  # every process: gathering sharded weights is collective
     return rows
 
 
@@ -142,8 +136,9 @@ def _rate(steps: int, began: float, recipe: Recipe) -> float:
 
 
 def _save(out_dir: Path, next_step: int, stage, world: World) -> None:
+    weights, state = stage.weights(), stage.state()  # every process: gathering sharded weights is collective
     if world.main:
-        save_checkpoint(out_dir, next_step, stage.weights(), {"stage": stage.state()})
+        save_checkpoint(out_dir, next_step, weights, {"stage": state})
     if world.size > 1:
         torch.distributed.barrier()
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from sana_streaming.diffusion.training import noise_to, sample_sigmas, velocity_target
+from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.train.common import (
     build_model,
     build_text_encoder,
@@ -23,7 +24,15 @@ from sana_streaming.train.common import (
     seeded,
     text_batch,
 )
-from sana_streaming.train.distributed import World, wrap
+from sana_streaming.train.distributed import (
+    World,
+    load_model_state,
+    load_optimizer_state,
+    model_state,
+    optimizer_state,
+    shard_dit,
+    wrap,
+)
 from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
 from sana_streaming.train.recipe import Recipe
 
@@ -43,10 +52,10 @@ class BidirectionalStage:
         text_encoder=None,
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
-        self.model = model if model is not None else build_model(recipe, device)
+        self.model = shard_dit(model if model is not None else build_model(recipe, device), world, device)
         self.model.gradient_checkpointing = recipe.run.grad_checkpointing
         self.vae = vae if vae is not None else build_vae(recipe, device)
-        self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device)
+        self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.model)
         self.trainee = wrap(self.model, world, device)
         self.optimizer, self.scheduler = make_optimizer(self.model.parameters(), recipe.optim)
         self.ema = EMA(self.model, recipe.optim.ema_decay, recipe.optim.ema_start)
@@ -99,27 +108,30 @@ class BidirectionalStage:
 
     # -- checkpoints --------------------------------------------------------------------------------------
 
+    # Under FSDP2 these gather or scatter whole tensors: every process calls them.
+
     def weights(self) -> dict[str, torch.Tensor]:
-        return {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        return {f"model.{k}": v for k, v in model_state(self.model).items()}
 
     def state(self) -> dict:
         return {
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer_state(self.model, self.optimizer, self.world),
             "scheduler": self.scheduler.state_dict(),
             "ema": self.ema.state_dict(),
         }
 
     def load(self, weights: dict, state: dict) -> None:
-        self.model.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()})
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_model_state(self.model, {k.removeprefix("model."): v for k, v in weights.items()})
+        load_optimizer_state(self.model, self.optimizer, state["optimizer"], self.world)
         self.scheduler.load_state_dict(state["scheduler"])
         self.ema.load_state_dict(state["ema"])
 
     def export(self, folder) -> None:
-        """The EMA weights as a model folder (config.json + model.safetensors)."""
-        model = type(self.model)(self.model.cfg)
+        """The EMA weights as a model folder (config.json + model.safetensors), written by process 0."""
+        model = SanaStreamingTransformer(self.model.cfg)
         self.ema.copy_to(model)
-        model.save_pretrained(folder)
+        if self.world.main:
+            model.save_pretrained(folder)
 
 
 def _autocast_dtype(recipe: Recipe, device: torch.device) -> torch.dtype | None:

@@ -40,7 +40,15 @@ from sana_streaming.train.common import (
     seeded,
     text_batch,
 )
-from sana_streaming.train.distributed import World, average_gradients
+from sana_streaming.train.distributed import (
+    World,
+    average_gradients,
+    load_model_state,
+    load_optimizer_state,
+    model_state,
+    optimizer_state,
+    shard_dit,
+)
 from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
 from sana_streaming.train.recipe import Recipe
 
@@ -67,9 +75,11 @@ class StreamingStage:
         self.critic = copy.deepcopy(self.teacher).requires_grad_(True).train()
         # Recomputes blocks of whole-clip passes (the critic's flow matching); rollouts stream chunk by chunk.
         self.generator.gradient_checkpointing = self.critic.gradient_checkpointing = recipe.run.grad_checkpointing
+        for module in (self.teacher, self.generator, self.critic):
+            shard_dit(module, world, device)
         self.generator.train()
         self.vae = vae if vae is not None else build_vae(recipe, device)
-        self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device)
+        self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.generator)
         self.gen_opt, self.gen_sched = make_optimizer(self.generator.parameters(), recipe.optim)
         self.critic_opt, self.critic_sched = make_optimizer(
             self.critic.parameters(), recipe.optim, lr=recipe.dmd.critic_lr
@@ -135,8 +145,9 @@ class StreamingStage:
 
     def _reverse_chunk(self, src: Tensor, generated: Tensor, reverse: TextCondition, state, gens, grad: bool):
         """Predict the real source back from the generated chunk under the reverse prompt (flow matching)."""
-        index = int(torch.randint(len(STREAMING_TIMESTEPS), (1,), generator=gens[0]))
-        sigma = self.sigmas[index].expand(src.shape[0])
+        # One denoising step per sample, from the sample's own generator (the same draws on any process count).
+        index = torch.cat([torch.randint(len(STREAMING_TIMESTEPS), (1,), generator=g) for g in gens])
+        sigma = self.sigmas[index.to(self.sigmas.device)]
         noise = self._randn(src, gens)
         x_t = noise_to(src, noise, sigma)
         with torch.set_grad_enabled(grad):
@@ -215,33 +226,36 @@ class StreamingStage:
 
     # -- checkpoints ----------------------------------------------------------------------------------------
 
+    # Under FSDP2 these gather or scatter whole tensors: every process calls them.
+
     def weights(self) -> dict[str, Tensor]:
         return {
-            **{f"generator.{k}": v for k, v in self.generator.state_dict().items()},
-            **{f"critic.{k}": v for k, v in self.critic.state_dict().items()},
+            **{f"generator.{k}": v for k, v in model_state(self.generator).items()},
+            **{f"critic.{k}": v for k, v in model_state(self.critic).items()},
         }
 
     def state(self) -> dict:
         return {
-            "gen_opt": self.gen_opt.state_dict(),
+            "gen_opt": optimizer_state(self.generator, self.gen_opt, self.world),
             "gen_sched": self.gen_sched.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(),
+            "critic_opt": optimizer_state(self.critic, self.critic_opt, self.world),
             "critic_sched": self.critic_sched.state_dict(),
             "ema": self.ema.state_dict(),
         }
 
     def load(self, weights: dict, state: dict) -> None:
         for name, module in (("generator", self.generator), ("critic", self.critic)):
-            module.load_state_dict(
-                {k.removeprefix(f"{name}."): v for k, v in weights.items() if k.startswith(f"{name}.")}
-            )
-        self.gen_opt.load_state_dict(state["gen_opt"])
+            prefix = f"{name}."
+            load_model_state(module, {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)})
+        load_optimizer_state(self.generator, self.gen_opt, state["gen_opt"], self.world)
         self.gen_sched.load_state_dict(state["gen_sched"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
+        load_optimizer_state(self.critic, self.critic_opt, state["critic_opt"], self.world)
         self.critic_sched.load_state_dict(state["critic_sched"])
         self.ema.load_state_dict(state["ema"])
 
     def export(self, folder) -> None:
+        """The generator's EMA weights as a model folder, written by process 0."""
         model = SanaStreamingTransformer(self.generator.cfg)
         self.ema.copy_to(model)
-        model.save_pretrained(folder)
+        if self.world.main:
+            model.save_pretrained(folder)

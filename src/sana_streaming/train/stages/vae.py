@@ -109,7 +109,8 @@ class VAEStage:
         self.ema.load_state_dict(state["ema"])
 
     def export(self, folder) -> None:
-        """The EMA weights as a VAE folder (config.json + model.safetensors)."""
-        vae = VideoAutoencoder(self.vae.cfg)
-        self.ema.copy_to(vae)
-        vae.save_pretrained(folder)
+        """The EMA weights as a VAE folder (config.json + model.safetensors), written by process 0."""
+        if self.world.main:
+            vae = VideoAutoencoder(self.vae.cfg)
+            self.ema.copy_to(vae)
+            vae.save_pretrained(folder)

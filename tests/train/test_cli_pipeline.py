@@ -1,0 +1,104 @@
+"""The whole training pipeline as a new user runs it, through the CLI, on a real clip at a tiny size:
+make-pairs -> VAE stage -> bidirectional stage (that VAE, the bundled MiniLM) -> streaming stage (that teacher)
+-> edit with the trained student."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sana_streaming.cli import main
+from sana_streaming.models.transformer import SanaStreamingTransformer
+from tests.train.data.synthetic import sample_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["data.buckets=[[64, 64]]", "run.log_every=1", "run.save_every=1000"]
+
+
+def test_make_pairs_then_every_stage_then_edit(tmp_path, capsys):
+    clip = sample_clip("bikes.mp4")
+    pairs, long = tmp_path / "pairs", tmp_path / "long"
+    args = ["--frames", "9", "--size", "64x64", "--clips-per-input", "2", "--quiet"]
+    assert main(["make-pairs", clip, "--out", str(pairs), *args]) == 0
+    assert main(["make-pairs", clip, "--out", str(long), "--long", "--size", "64x64", "--quiet"]) == 0
+
+    runs = tmp_path / "runs"
+    common = [*SMALL, "run.steps=2", "data.batch_size=2", "data.num_frames=9"]
+    assert (
+        main(
+            [
+                "train",
+                str(ROOT / "recipes/tiny_vae.toml"),
+                f"run.out_dir={runs / 'vae'}",
+                f"data.manifest={pairs / 'manifest.jsonl'}",
+                *common,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                str(ROOT / "recipes/tiny_bidirectional.toml"),
+                f"run.out_dir={runs / 'bi'}",
+                f"vae.path={runs / 'vae' / 'final'}",
+                f"data.manifest={pairs / 'manifest.jsonl'}",
+                *common,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                str(ROOT / "recipes/tiny_streaming.toml"),
+                f"run.out_dir={runs / 'st'}",
+                f"vae.path={runs / 'vae' / 'final'}",
+                f"dmd.teacher={runs / 'bi' / 'final'}",
+                f"data.manifest={long / 'manifest.jsonl'}",
+                *SMALL,
+                "run.steps=1",
+                "data.batch_size=1",
+                "dmd.latent_frames=5",
+                "dmd.critic_ratio=1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    for stage, steps in (("vae", 2), ("bi", 2), ("st", 1)):
+        rows = [json.loads(line) for line in (runs / stage / "log.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == list(range(steps)), stage
+        assert all(r["loss"] == r["loss"] and abs(r["loss"]) < 1e6 for r in rows), stage  # finite
+    student = SanaStreamingTransformer.from_pretrained(runs / "st" / "final")
+    teacher = SanaStreamingTransformer.from_pretrained(runs / "bi" / "final")
+    assert student.cfg == teacher.cfg
+
+    out = tmp_path / "edited.mp4"
+    assert (
+        main(
+            [
+                "edit",
+                clip,
+                "--prompt",
+                "make it a pencil sketch",
+                "--model",
+                str(runs / "st" / "final"),
+                "--vae",
+                str(runs / "vae" / "final"),
+                "--resolution",
+                "64x64",
+                "--max-frames",
+                "17",
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert out.stat().st_size > 0

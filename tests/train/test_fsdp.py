@@ -1,0 +1,74 @@
+"""run.parallel = "fsdp" (FSDP2) over two gloo processes computes what one process computes with the global
+batch, and its checkpoints (whole tensors gathered from the shards) resume exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sana_streaming.train.trainer import train
+from tests.train.helpers import parts, recipe, run_processes, synthetic_pairs
+from tests.train.test_streaming import long_videos, stage_parts, streaming_recipe
+
+STEPS = 4
+
+
+def _bidirectional(out_dir, parallel: str = "fsdp", stop_after: int | None = None) -> list[dict]:
+    cfg = recipe(out_dir, run={"steps": STEPS, "parallel": parallel})
+    return train(cfg, dataset=synthetic_pairs(4), progress=False, stop_after=stop_after, **parts())
+
+
+def _bidirectional_interrupted(out_dir) -> list[dict]:
+    """Two steps, a checkpoint, then a fresh model resumed from it for the rest."""
+    return _bidirectional(out_dir, stop_after=2) + _bidirectional(out_dir)
+
+
+def test_fsdp_bidirectional_equals_one_process_and_resumes_exactly(tmp_path):
+    torch.set_num_threads(1)
+    single = _bidirectional(tmp_path / "one")
+    rows = run_processes(_bidirectional_interrupted, 2, tmp_path / "two")
+    assert [r["step"] for r in rows] == list(range(STEPS))
+    for a, b in zip(single, rows, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+    # the exported EMA weights (gathered from the shards) and the last checkpoint (model, optimizer, EMA)
+    expected = load_file(str(tmp_path / "one" / "final" / "model.safetensors"))
+    got = load_file(str(tmp_path / "two" / "final" / "model.safetensors"))
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, atol=1e-5, rtol=1e-4, msg=key)
+    final = f"checkpoints/step_{STEPS:07d}"
+    state_one = torch.load(tmp_path / "one" / final / "state.pt", weights_only=True)["stage"]
+    state_two = torch.load(tmp_path / "two" / final / "state.pt", weights_only=True)["stage"]
+    for key, value in state_one["ema"]["shadow"].items():
+        torch.testing.assert_close(state_two["ema"]["shadow"][key], value, atol=1e-5, rtol=1e-4, msg=key)
+    moments_one = [s["exp_avg_sq"] for s in state_one["optimizer"]["state"].values()]
+    moments_two = [s["exp_avg_sq"] for s in state_two["optimizer"]["state"].values()]  # keyed by name
+    assert len(moments_two) == len(moments_one)
+    assert sum(float(m.sum()) for m in moments_two) == pytest.approx(sum(float(m.sum()) for m in moments_one), rel=1e-4)
+
+
+def _streaming(out_dir) -> list[dict]:
+    cfg = streaming_recipe(out_dir)
+    cfg = dataclasses.replace(
+        cfg,
+        run=dataclasses.replace(cfg.run, parallel="fsdp", steps=2),
+        data=dataclasses.replace(cfg.data, batch_size=2),
+    )
+    return train(cfg, dataset=long_videos(2), progress=False, **stage_parts())
+
+
+def test_fsdp_streaming_stage_equals_one_process(tmp_path):
+    torch.set_num_threads(1)
+    single = _streaming(tmp_path / "one")
+    rows = run_processes(_streaming, 2, tmp_path / "two")
+    for a, b in zip(single, rows, strict=True):
+        for key in ("loss_dmd", "loss_critic", "loss_reverse", "grad_norm"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4), key
+    expected = load_file(str(tmp_path / "one" / "final" / "model.safetensors"))
+    got = load_file(str(tmp_path / "two" / "final" / "model.safetensors"))
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, atol=1e-5, rtol=1e-4, msg=key)
