@@ -32,12 +32,19 @@ def global_indices(step: int, batch: int, size: int, seed: int) -> list[int]:
     return out
 
 
-def build_model(recipe: Recipe, device: torch.device, init: str | None = None) -> SanaStreamingTransformer:
+def build_model(
+    recipe: Recipe, device: torch.device, init: str | None = None, preset: str | None = None
+) -> SanaStreamingTransformer:
+    """A DiT in train mode, float32: from ``init`` (default ``model.init``: a model folder or an official
+    checkpoint of architecture ``preset``, default ``model.preset``), else ``preset`` with random weights."""
+    from sana_streaming.engine.loading import load_model
+
     source = init if init is not None else recipe.model.init
+    preset = preset or recipe.model.preset
     if source:
-        return SanaStreamingTransformer.from_pretrained(source, device=device).train()
+        return load_model(source, preset=preset, device=device, dtype=torch.float32).part.train()
     torch.manual_seed(recipe.run.seed)
-    return SanaStreamingTransformer(get_config(recipe.model.preset)).to(device).train()
+    return SanaStreamingTransformer(get_config(preset)).to(device).train()
 
 
 def build_vae(recipe: Recipe, device: torch.device) -> VideoAutoencoder:

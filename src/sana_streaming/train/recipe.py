@@ -78,7 +78,8 @@ class FlowConfig:
 class DMDConfig:
     """Stage 2: Self-Forcing rollouts, DMD and Cycle-Reverse Regularization (paper_notes 3.8-3.9)."""
 
-    teacher: str = ""  # the stage-1 bidirectional model folder (real score; also the initial generator and critic)
+    teacher: str = ""  # the stage-1 bidirectional model folder or official checkpoint (real score; initial critic)
+    teacher_preset: str = ""  # the teacher's architecture when it is an official checkpoint (default model.preset)
     guidance: float = 3.0
     critic_ratio: int = 4  # critic updates per generator update
     critic_lr: float = 2e-6

@@ -13,8 +13,8 @@ Per generator step (paper_notes 3.8-3.9):
    is the real source chunk noised at one of the denoising steps; flow-matching loss; the reverse stream keeps
    its own caches, refreshed at t = 0 from its own x0 prediction. Weight ``dmd.reverse_weight`` (0 = off).
 
-The critic (initialised like the generator from the teacher) learns flow matching on generated clips,
-``dmd.critic_ratio`` updates per generator update.
+The critic (initialised from the teacher; the generator from ``model.init`` or the teacher) learns flow
+matching on generated clips, ``dmd.critic_ratio`` updates per generator update.
 """
 
 from __future__ import annotations
@@ -69,9 +69,15 @@ class StreamingStage:
         text_encoder=None,
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
-        self.teacher = teacher if teacher is not None else build_model(recipe, device, init=recipe.dmd.teacher)
-        self.teacher.eval().requires_grad_(False)
-        self.generator = model if model is not None else copy.deepcopy(self.teacher).requires_grad_(True)
+        dmd = recipe.dmd
+        if teacher is None:
+            teacher = build_model(recipe, device, init=dmd.teacher, preset=dmd.teacher_preset or None)
+        self.teacher = teacher.eval().requires_grad_(False)
+        # The generator starts from model.init (e.g. the streaming-architecture AR model, as the paper does),
+        # else from the teacher; the critic (fake score) always starts from the teacher.
+        if model is None:
+            model = build_model(recipe, device) if recipe.model.init else copy.deepcopy(self.teacher)
+        self.generator = model.requires_grad_(True)
         self.critic = copy.deepcopy(self.teacher).requires_grad_(True).train()
         # Recomputes blocks of whole-clip passes (the critic's flow matching); rollouts stream chunk by chunk.
         self.generator.gradient_checkpointing = self.critic.gradient_checkpointing = recipe.run.grad_checkpointing
