@@ -9,7 +9,6 @@ import torch
 
 from sana_streaming.models.config import ModelConfig
 from sana_streaming.models.transformer import SanaStreamingTransformer
-from sana_streaming.nn.gdn import GatedDeltaNetAttention
 from sana_streaming.text.base import TextEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official"
@@ -43,34 +42,9 @@ def small_config(**changes) -> ModelConfig:
     return base.replace(**changes)
 
 
-@torch.no_grad()
-def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give every parameter a non-trivial value (like the official fixtures): the zero-initialised parts
-    (temporal conv, gates, output projections) must all act in tests."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def normal(shape, mean=0.0, std=1.0):
-        return torch.randn(shape, generator=gen) * std + mean
-
-    for name, p in model.named_parameters():
-        leaf = name.rsplit(".", 1)[-1]
-        if name.endswith("norm.weight"):
-            p.copy_(normal(p.shape, 1.0, 0.1))
-        elif leaf == "scale_shift_table":
-            p.copy_(normal(p.shape, 0.0, 0.2))
-        elif leaf == "A_log":
-            p.copy_(normal(p.shape, 0.0, 0.5))
-        elif leaf == "dt_bias":
-            p.copy_(normal(p.shape, -2.0, 0.5))
-        elif leaf == "bias":
-            p.copy_(normal(p.shape, 0.5 if "output_gate" in name else 0.0, 0.5 if "gate" in name else 0.1))
-        else:
-            fan_in = p[0].numel() if p.dim() > 1 else p.numel()
-            p.copy_(normal(p.shape, 0.0, fan_in**-0.5))
-    for module in model.modules():
-        if isinstance(module, GatedDeltaNetAttention):
-            module.beta_proj.bias.copy_(normal(module.beta_proj.bias.shape))
-    return model
+def randomize_(model: SanaStreamingTransformer, seed: int = 0) -> SanaStreamingTransformer:
+    """Every parameter non-trivial (like the official fixtures): the zero-initialised parts must act in tests."""
+    return model.randomize_weights(seed)
 
 
 @pytest.fixture

@@ -201,6 +201,17 @@ def test_bad_resolution_and_schedule(clip16, tmp_path, capsys):
     assert "line 1: expected 'TIME PROMPT'" in one_error_line(capsys)
 
 
+def test_precision_options(clip16, tmp_path, capsys):
+    out = tmp_path / "fp8.mp4"
+    assert main(["edit", str(clip16), "-p", "night", "-o", str(out), "--precision", "fp8", *FAST]) == 0
+    assert "FP8 is emulated" in capsys.readouterr().err and probe(out)[0] == 57
+    assert main(["edit", str(clip16), "-p", "night", "--precision", "int3", *FAST]) == 2
+    assert "unknown precision policy 'int3'" in one_error_line(capsys)
+    if not torch.cuda.is_available():
+        assert main(["edit", str(clip16), "-p", "night", "--fast", *FAST]) == 2
+        assert "--fast needs a CUDA GPU" in one_error_line(capsys)
+
+
 def test_info_lists_devices_presets_and_weights(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
@@ -223,5 +234,9 @@ def test_help_describes_every_option(capsys):
         "--dtype",
         "--side-by-side",
         "--prompt-schedule",
+        "--precision",
+        "--compile",
+        "--cuda-graphs",
+        "--fast",
     ):
         assert option in text

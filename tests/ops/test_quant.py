@@ -65,3 +65,22 @@ def test_policies_quantize_the_named_layers_and_bound_the_error(policy, max_erro
 def test_unknown_policy_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown precision policy 'fp2'; choose one of: bf16, fp8, paper"):
         get_policy("fp2")
+
+
+def test_policy_files_round_trip_and_bad_files_are_one_line_errors(tmp_path):
+    from sana_streaming.ops.quant.policy import POLICIES, Rule, get_policy, save_policy
+
+    path = tmp_path / "searched.json"
+    save_policy(POLICIES["paper"], path)
+    loaded = get_policy(str(path))
+    assert loaded == POLICIES["paper"]
+    assert isinstance(loaded.rules[0], Rule)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rules": [{"group": "sa_q", "precision": "int2"}]}')
+    with pytest.raises(ValueError, match="unknown group 'sa_q' or precision 'int2'"):
+        get_policy(str(bad))
+    with pytest.raises(ValueError, match="precision policy file not found"):
+        get_policy(str(tmp_path / "missing.json"))
+    (tmp_path / "junk.json").write_text("{")
+    with pytest.raises(ValueError, match="not a precision policy"):
+        get_policy(str(tmp_path / "junk.json"))

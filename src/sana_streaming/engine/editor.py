@@ -156,12 +156,16 @@ class StreamingEditor:
         model_preset: str | None = None,
         device: str = "auto",
         dtype: str = "auto",
+        precision: str = "bf16",
+        compile: bool = False,
+        cuda_graphs: bool = False,
         **config,
     ) -> StreamingEditor:
         """Build an editor from names: ``model`` is a preset (random weights), a folder written by save_pretrained
         or an official checkpoint; ``vae`` a preset, a diffusers-layout folder or a cached id such as
         "Lightricks/LTX-2"; ``text_encoder`` "minilm", "gemma", "gemma:PATH" or a folder. Both default to what
-        the model needs. ``config`` sets :class:`EditorConfig` fields (the resolution defaults to the VAE's).
+        the model needs. ``precision``, ``compile`` and ``cuda_graphs`` are :meth:`accelerate`'s. ``config``
+        sets :class:`EditorConfig` fields (the resolution defaults to the VAE's).
         """
         from sana_streaming.engine import loading
 
@@ -173,7 +177,39 @@ class StreamingEditor:
         for note in dit.notes + autoencoder.notes + text.notes:
             warnings.warn(note, stacklevel=2)
         config.setdefault("resolution", loading.default_resolution(autoencoder.part))
-        return cls(dit.part, autoencoder.part, text.part, EditorConfig(**config))
+        editor = cls(dit.part, autoencoder.part, text.part, EditorConfig(**config))
+        for note in editor.accelerate(precision, compile=compile, cuda_graphs=cuda_graphs):
+            warnings.warn(note, stacklevel=2)
+        return editor
+
+    def accelerate(self, precision: str = "bf16", *, compile: bool = False, cuda_graphs: bool = False) -> list[str]:
+        """Make the DiT faster, in place: call once, before editing.
+
+        Args:
+            precision: a policy name ("bf16", "fp8", "paper") or a policy file from ``sana-streaming mpq-search``;
+                layers it puts in NVFP4 run in FP8 (no NVFP4 kernels here).
+            compile: ``torch.compile`` every block (the first chunks of a stream then take longer).
+            cuda_graphs: replay the steady-state streaming calls as CUDA graphs (CUDA only).
+
+        Returns:
+            notes for the user (e.g. that FP8 is emulated on this device).
+        """
+        from sana_streaming.engine.compile import compile_model
+        from sana_streaming.ops.quant.policy import fp8_supported, get_policy, quantize_
+
+        notes = []
+        if cuda_graphs and self.device.type != "cuda":
+            raise ValueError("CUDA graphs need a CUDA device")
+        policy = get_policy(precision)
+        if quantize_(self.model, policy, nvfp4="fp8") and not fp8_supported(self.device):
+            notes.append(f"precision {policy.name!r}: this device has no FP8 units, so FP8 is emulated (slower)")
+        if compile:
+            compile_model(self.model)
+        if cuda_graphs:
+            from sana_streaming.engine.graphs import CudaGraphRunner
+
+            self.sampler = StreamingSampler(CudaGraphRunner(self.model), self.config.sampler)
+        return notes
 
     def _check_parts(self) -> None:
         width, height = self.config.resolution

@@ -77,6 +77,7 @@ class CudaGraphRunner:
         self._graphs: dict[tuple, _Captured] = {}
         self._text: TextCondition | None = None  # one static prompt for every graph of this runner
         self._last_text: TextCondition | None = None
+        self._state_id: int | None = None
         self.replays = 0
 
     def init_state(self, *args, **kwargs) -> StreamState:
@@ -89,9 +90,12 @@ class CudaGraphRunner:
         if not x.is_cuda or slots is None or chunk == 0 or kv.context_range(chunk) != kv.context_range(chunk + 1):
             return None  # not at the steady state yet, or a window that keeps growing
         slot = (chunk - 1) % slots if (write_cache and slots) else None
-        return tuple(x.shape), write_cache, slot, id(state)
+        return tuple(x.shape), write_cache, slot
 
     def forward_chunk(self, x, source, timestep, text, state, *, write_cache=False):
+        if id(state) != self._state_id:  # a new stream: the graphs of the previous one read freed buffers
+            self._graphs.clear()
+            self._state_id = id(state)
         key = self._key(x, state, write_cache)
         if key is None:
             return self.model.forward_chunk(x, source, timestep, text, state, write_cache=write_cache)

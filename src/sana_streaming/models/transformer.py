@@ -387,6 +387,36 @@ class SanaStreamingTransformer(nn.Module):
         nn.init.zeros_(self.final_layer.linear.weight)
         nn.init.zeros_(self.final_layer.linear.bias)
 
+    @torch.no_grad()
+    def randomize_weights(self, seed: int = 0) -> SanaStreamingTransformer:
+        """Random weights with every part active (unlike ``init_weights``, whose zero output layer, temporal
+        conv and gates make a fresh model's output exactly zero): for studies of numerics and speed without a
+        trained model, and for tests. Fan-in-scaled normals; norms near 1; GDN decays and betas spread."""
+        gen = torch.Generator().manual_seed(seed)
+
+        def normal(p: Tensor, mean: float = 0.0, std: float = 1.0) -> None:
+            p.copy_(torch.randn(p.shape, generator=gen) * std + mean)
+
+        for name, p in self.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if name.endswith("norm.weight"):
+                normal(p, 1.0, 0.1)
+            elif leaf == "scale_shift_table":
+                normal(p, 0.0, 0.2)
+            elif leaf == "A_log":
+                normal(p, 0.0, 0.5)
+            elif leaf == "dt_bias":
+                normal(p, -2.0, 0.5)
+            elif leaf == "bias":
+                normal(p, 0.5 if "output_gate" in name else 0.0, 0.5 if "gate" in name else 0.1)
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else p.numel()
+                normal(p, 0.0, fan_in**-0.5)
+        for module in self.modules():
+            if isinstance(module, GatedDeltaNetAttention):
+                normal(module.beta_proj.bias)
+        return self
+
 
 def chunk_causal_mask(
     chunks: tuple[int, ...], grid: tuple[int, int, int], window: CacheWindow, device: torch.device

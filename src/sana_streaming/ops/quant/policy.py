@@ -7,8 +7,11 @@ A module is quantized when it is linear-like: ``nn.Linear``, or a module with ``
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch import nn
 
@@ -73,13 +76,37 @@ POLICIES: dict[str, QuantPolicy] = {
 
 
 def get_policy(name: str) -> QuantPolicy:
-    try:
+    """A preset by name, or a policy file (JSON, as ``save_policy`` and ``sana-streaming mpq-search`` write)."""
+    if name in POLICIES:
         return POLICIES[name]
-    except KeyError:
-        raise ValueError(f"unknown precision policy {name!r}; choose one of: {', '.join(POLICIES)}") from None
+    if name.endswith(".json"):
+        return load_policy(name)
+    raise ValueError(f"unknown precision policy {name!r}; choose one of: {', '.join(POLICIES)}, or a .json file")
 
 
-def _linear_parts(module: nn.Module):
+def save_policy(policy: QuantPolicy, path: str | Path) -> None:
+    rules = [dataclasses.asdict(rule) for rule in policy.rules]
+    Path(path).write_text(json.dumps({"name": policy.name, "rules": rules}, indent=2) + "\n")
+
+
+def load_policy(path: str | Path) -> QuantPolicy:
+    """Read a policy file; errors are one line naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        rules = tuple(Rule(**rule) for rule in data["rules"])
+    except FileNotFoundError:
+        raise ValueError(f"precision policy file not found: {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a precision policy ({err})") from None
+    for rule in rules:
+        if rule.group not in GROUPS or rule.precision not in PRECISIONS:
+            raise ValueError(f"{path}: unknown group {rule.group!r} or precision {rule.precision!r}")
+    return QuantPolicy(str(data.get("name", path.stem)), rules)
+
+
+def linear_parts(module: nn.Module):
+    """(matrix, bias) of a linear-like layer (``nn.Linear``, or a module with ``matrix`` and ``bias``), else None."""
     if isinstance(module, nn.Linear):
         return module.weight, module.bias
     if hasattr(module, "matrix"):
@@ -101,7 +128,7 @@ def quantize_(model: nn.Module, policy: QuantPolicy | str, *, nvfp4: str = "emul
     done: dict[str, str] = {}
     for name, module in list(model.named_modules()):
         precision = policy.precision_of(name)
-        parts = _linear_parts(module)
+        parts = linear_parts(module)
         if precision == "bf16" or parts is None:
             continue
         if precision == "nvfp4" and nvfp4 == "fp8":
@@ -113,4 +140,16 @@ def quantize_(model: nn.Module, policy: QuantPolicy | str, *, nvfp4: str = "emul
     return done
 
 
-__all__ = ["GROUPS", "POLICIES", "PRECISIONS", "QuantPolicy", "Rule", "fp8_supported", "get_policy", "quantize_"]
+__all__ = [
+    "GROUPS",
+    "POLICIES",
+    "PRECISIONS",
+    "QuantPolicy",
+    "Rule",
+    "fp8_supported",
+    "get_policy",
+    "linear_parts",
+    "load_policy",
+    "quantize_",
+    "save_policy",
+]
