@@ -60,16 +60,44 @@ def test_graphed_stream_follows_a_prompt_change():
 
 
 @torch.no_grad()
-def test_a_second_stream_through_the_same_runner_recaptures():
-    """A new stream has new state buffers: the runner must not replay graphs that read the old ones."""
+def test_a_second_stream_reuses_the_runners_state_and_graphs():
+    """A new stream through the same runner gets the same (emptied) state buffers: no recapture, same results."""
     model = randomize_(SanaStreamingTransformer(small_config())).cuda().eval()
     window = CacheWindow(2, True)
     eager, _ = stream(model, None, window)
     runner = CudaGraphRunner(model)
     first, _ = stream(model, lambda m: runner, window)
+    captures, replays = runner.captures, runner.replays
     second, _ = stream(model, lambda m: runner, window)
-    assert runner.replays > 0
+    assert captures > 0 and runner.captures == captures and runner.replays > replays
     torch.testing.assert_close(first, eager, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(second, eager, atol=1e-4, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_a_state_made_elsewhere_is_recaptured_not_replayed_on_stale_buffers():
+    model = randomize_(SanaStreamingTransformer(small_config())).cuda().eval()
+    window = CacheWindow(2, True)
+    eager, _ = stream(model, None, window)
+    runner = CudaGraphRunner(model)
+    stream(model, lambda m: runner, window)
+    captures = runner.captures
+
+    class Foreign:  # a sampler model whose init_state bypasses the runner's
+        def __init__(self, runner):
+            self.runner, self.cfg = runner, runner.model.cfg
+
+        def init_state(self, *args, **kwargs):
+            return model.init_state(*args, **kwargs)
+
+        def forward_chunk(self, *args, **kwargs):
+            return self.runner.forward_chunk(*args, **kwargs)
+
+        def encode_text(self, *args, **kwargs):
+            return model.encode_text(*args, **kwargs)
+
+    second, _ = stream(Foreign(runner), None, window)
+    assert runner.captures > captures
     torch.testing.assert_close(second, eager, atol=1e-4, rtol=1e-4)
 
 

@@ -149,3 +149,30 @@ def test_gpu_memory_is_the_same_at_chunk_100_as_at_chunk_5(small_model):
         if chunk in (5, 100):
             peaks[chunk] = (torch.cuda.max_memory_allocated(), torch.cuda.memory_allocated())
     assert peaks[5] == peaks[100]
+
+
+@torch.no_grad()
+def test_a_reset_state_streams_like_a_fresh_one(small_model):
+    """``reset_`` empties every cache in place: a second stream on the same buffers equals one on new buffers."""
+    config = SamplerConfig(window=CacheWindow(2, sink=True))
+    sampler = StreamingSampler(small_model, config)
+    noise, source, text = inputs(small_model, frames=5 + 3 * 3)
+    bounds = chunk_boundaries(noise.shape[2], config.chunk_frames)
+
+    def run(state):
+        return [
+            sampler.denoise_chunk(noise[:, :, a:b], source[:, :, a:b], text, state)
+            for a, b in itertools.pairwise(bounds)
+        ]
+
+    fresh = sampler.init_state(1, (4, 5), bounds[1])
+    expected = run(fresh)
+    used = sampler.init_state(1, (4, 5), bounds[1])
+    run(used)
+    buffers = [used.gdn_kv, used.tconv, *used.kv.keys]
+    pointers = [t.data_ptr() for t in buffers]
+    used.reset_()
+    assert used.num_chunks == used.frame_offset == int(used.position) == 0
+    assert all(not t.any() for t in buffers) and [t.data_ptr() for t in buffers] == pointers
+    for got, want in zip(run(used), expected, strict=True):
+        torch.testing.assert_close(got, want, atol=0, rtol=0)

@@ -22,28 +22,46 @@ def rel_rms(a, b) -> float:
     return ((a.double() - b.double()).pow(2).mean().sqrt() / b.double().pow(2).mean().sqrt()).item()
 
 
-def check(device: str, dtype: torch.dtype, chunks, with_state: bool) -> None:
+def check(
+    device: str,
+    dtype: torch.dtype,
+    chunks,
+    with_state: bool,
+    spatial: int = 37,
+    dk: int = 20,
+    dv: int = 12,
+    out_dtype: torch.dtype = torch.float32,
+) -> None:
     from sana_streaming.ops.gdn.triton_kernel import gdn_triton
 
-    args = [a.to(device) for a in random_inputs(batch=1, heads=2, frames=5, spatial=37, dk=20, dv=12, seed=4)]
+    args = [a.to(device) for a in random_inputs(batch=1, heads=2, frames=5, spatial=spatial, dk=dk, dv=dv, seed=4)]
     init = {}
     if with_state:
         init = dict(
-            state_kv=torch.randn(1, 2, 12, 20, device=device) * 0.1, state_z=torch.rand(1, 2, 20, device=device)
+            state_kv=torch.randn(1, 2, dv, dk, device=device) * 0.1, state_z=torch.rand(1, 2, dk, device=device)
         )
     ref, ref_kv, ref_z = gdn_bidirectional(
         *[a.double() for a in args], chunks=chunks, **{k: v.double() for k, v in init.items()}
     )
     low = [a.to(dtype) if a.dim() == 5 else a for a in args]  # features in dtype; gates stay float32
-    out, kv, z = gdn_triton(*low, chunks=chunks, **init, block_s=16)
-    assert torch.isfinite(out).all()
+    out, kv, z = gdn_triton(*low, chunks=chunks, **init, block_s=16, out_dtype=out_dtype)
+    assert out.dtype == out_dtype and out.shape == ref.shape and torch.isfinite(out).all()
     assert rel_rms(out, ref) <= RELRMS[dtype]
     assert rel_rms(kv, ref_kv) <= RELRMS[dtype] and rel_rms(z, ref_z) <= RELRMS[dtype]
 
 
-@pytest.mark.parametrize("chunks", [None, (2, 3)])
-@pytest.mark.parametrize("with_state", [False, True])
-def test_triton_gdn_in_the_interpreter(chunks, with_state):
+@pytest.mark.parametrize(
+    ("chunks", "with_state", "sizes"),
+    [
+        (None, False, ""),
+        (None, True, ""),
+        ((2, 3), False, ""),
+        ((2, 3), True, ""),
+        ((2, 3), True, ", spatial=150, dk=40, dv=36"),  # 4 token splits in phase A, 2 row blocks in phase B
+    ],
+    ids=["one-chunk", "one-chunk-state", "two-chunks", "two-chunks-state", "splits-and-row-blocks"],
+)
+def test_triton_gdn_in_the_interpreter(chunks, with_state, sizes):
     if torch.cuda.is_available():
         pytest.skip("the native GPU test covers this")
     if tuple(int(p) for p in __import__("numpy").__version__.split(".")[:2]) >= (2, 3):
@@ -51,7 +69,7 @@ def test_triton_gdn_in_the_interpreter(chunks, with_state):
     # Interpreter mode is read when Triton is first imported: run in a fresh process.
     code = (
         "import torch; from tests.ops.test_gdn_triton import check; "
-        f"check('cpu', torch.float32, {chunks!r}, {with_state})"
+        f"check('cpu', torch.float32, {chunks!r}, {with_state}{sizes})"
     )
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
@@ -70,3 +88,37 @@ def test_triton_gdn_in_the_interpreter(chunks, with_state):
 @pytest.mark.parametrize("chunks", [None, (2, 3)])
 def test_triton_gdn_on_gpu(dtype, chunks):
     check("cuda", dtype, chunks, with_state=True)
+    check("cuda", dtype, chunks, with_state=True, spatial=150, dk=40, dv=36)
+
+
+@pytest.mark.gpu
+def test_triton_gdn_at_the_720p_size_writes_bf16_token_major():
+    """The 2B model's size (D = 112 padded to 128, 880 tokens a frame), bf16 in and out."""
+    check("cuda", torch.bfloat16, (2, 3), with_state=True, spatial=880, dk=112, dv=112, out_dtype=torch.bfloat16)
+
+
+@pytest.mark.gpu
+@torch.no_grad()
+def test_a_gdn_block_with_the_triton_backend_matches_the_chunkwise_one():
+    """The block-level path: bf16 features straight into the kernel, its token-major output merged as a view."""
+    from sana_streaming.nn.gdn import GatedDeltaNetAttention
+    from sana_streaming.nn.rope import rope_table
+
+    torch.manual_seed(0)
+    block = GatedDeltaNetAttention(448, 112).cuda()
+    for p in block.parameters():
+        p.copy_(torch.randn_like(p) * p[0].numel() ** -0.5 if p.dim() > 1 else torch.randn_like(p) * 0.3)
+    block = block.to(torch.bfloat16)
+    x = torch.randn(1, 5 * 22 * 40, 448, device="cuda", dtype=torch.bfloat16)
+    rope = rope_table(112, 0, 5, 22, 40, device="cuda")
+    state = dict(
+        state_kv=torch.randn(1, 4, 112, 112, device="cuda") * 0.05, state_z=torch.rand(1, 4, 112, device="cuda")
+    )
+    outs = {}
+    for backend in ("chunkwise", "triton"):
+        block.backend = backend
+        outs[backend] = block(x, 5, rope, chunks=(2, 3), **state)
+    (ref, ref_kv, ref_z), (out, kv, z) = outs["chunkwise"], outs["triton"]
+    assert out.dtype == torch.bfloat16 and out.shape == ref.shape
+    assert rel_rms(out, ref) <= RELRMS[torch.bfloat16]
+    assert rel_rms(kv, ref_kv) <= RELRMS[torch.bfloat16] and rel_rms(z, ref_z) <= RELRMS[torch.bfloat16]

@@ -82,10 +82,14 @@ def _model(cfg: ModelConfig, variant: Variant, device: torch.device) -> SanaStre
 
 
 @torch.no_grad()
-def stream_dit(model, variant: Variant, latent_frames: int, latent_hw, memory_chunks: tuple[int, ...]) -> StreamRun:
-    """Stream ``latent_frames`` latent frames (official chunking) through the DiT; CUDA events per chunk."""
+def stream_dit(model, latent_frames: int, latent_hw, memory_chunks: tuple[int, ...], runner=None) -> StreamRun:
+    """Stream ``latent_frames`` latent frames (official chunking) through the DiT; CUDA events per chunk.
+
+    ``runner``: a :class:`CudaGraphRunner` of ``model``; the same runner across streams of the same first-chunk
+    size reuses its state buffers and graphs (a warm-up stream captures them, as a live session does at start).
+    """
     device = next(model.parameters()).device
-    sampler = StreamingSampler(CudaGraphRunner(model) if variant.graphs else model)
+    sampler = StreamingSampler(runner or model)
     bounds = chunk_boundaries(latent_frames)
     cfg = model.cfg
     text = model.encode_text(torch.randn(1, 300, cfg.caption_channels, device=device, dtype=torch.bfloat16))
@@ -169,33 +173,45 @@ def run_gpu_bench(preset: str, frames: int, variants: list[str], memory_frames: 
     width, height = resolution
     latent_hw = (height // 32, width // 32)
     latent_frames = 1 + (frames - 1) // 8
+    warmup_frames = chunk_boundaries(latent_frames)[1] + 3 * 6  # the same first chunk, then 6 steady chunks
     results = {}
+    model = runner = None
     for name in variants:
         variant = VARIANTS[name]
         try:
             model = _model(cfg, variant, device)
+            runner = CudaGraphRunner(model) if variant.graphs else None
             warm_start = time.perf_counter()
-            stream_dit(model, variant, 1 + 8 * 11, latent_hw, ())  # compiles, captures, fills caches
+            stream_dit(model, warmup_frames, latent_hw, (), runner)  # compiles, captures, fills caches
             warmup_s = time.perf_counter() - warm_start
-            results[name] = summarize(stream_dit(model, variant, latent_frames, latent_hw, ()))
+            captured = runner.captures if runner is not None else 0
+            results[name] = summarize(stream_dit(model, latent_frames, latent_hw, (), runner))
             results[name]["warmup_s"] = warmup_s
+            if runner is not None:
+                results[name]["graph_captures_in_measured_stream"] = runner.captures - captured
+                results[name]["graph_replays"] = runner.replays
         except Exception as err:  # one broken variant must not lose the others' numbers
             results[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}
             print(f"{name:<22} failed: {results[name]['error']}", flush=True)
             continue
         finally:
-            model = None
-            torch.cuda.empty_cache()
+            if name != variants[-1] or name not in results or "error" in results[name]:
+                model = runner = None
+                torch.cuda.empty_cache()
         row = results[name]
         print(
             f"{name:<22} {row['dit_fps']:7.1f} DiT fps   p50 {row['chunk_ms_p50']:6.1f} ms   "
             f"p99 {row['chunk_ms_p99']:6.1f} ms   peak {row['peak_gib']:5.2f} GiB",
             flush=True,
         )
-    last = VARIANTS[variants[-1]]
-    model = _model(cfg, last, device)
-    memory = summarize(stream_dit(model, last, 1 + (memory_frames - 1) // 8, latent_hw, (5, 100)))
-    del model
+    memory_latents = 1 + (memory_frames - 1) // 8  # the last variant again (compiled, graphs captured) on a long stream
+    if model is None:
+        last = VARIANTS[variants[-1]]
+        model = _model(cfg, last, device)
+        runner = CudaGraphRunner(model) if last.graphs else None
+    stream_dit(model, chunk_boundaries(memory_latents)[1] + 3 * 6, latent_hw, (), runner)
+    memory = summarize(stream_dit(model, memory_latents, latent_hw, (5, 100), runner))
+    model = runner = None
     torch.cuda.empty_cache()
     vae = stream_vae(resolution, 6, device)
     for row in results.values():

@@ -235,6 +235,13 @@ class StreamState:
         self.frame_offset += frames
         self.num_chunks += 1
 
+    def reset_(self) -> None:
+        """Empty every cache in place for a new stream: the buffers (and CUDA graphs that read them) stay."""
+        for t in (self.gdn_kv, self.gdn_z, self.tconv, self.position, *self.kv.keys, *self.kv.values):
+            t.zero_()
+        self.frame_offset = 0
+        self.num_chunks = 0
+
     def nbytes(self) -> int:
         """Bytes held by all caches."""
         tensors = (self.gdn_kv, self.gdn_z, self.tconv)

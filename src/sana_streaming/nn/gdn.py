@@ -119,8 +119,9 @@ class GatedDeltaNetAttention(nn.Module):
         """
         batch, tokens, channels = x.shape
         feats = self.features(x, frames, rope)
+        extra = {"out_dtype": x.dtype} if self.backend == "triton" else {}  # written token-major in x's dtype
         out, state_kv, state_z = GDN_BACKENDS[self.backend](
-            *feats.as_args(), chunks=chunks, state_kv=state_kv, state_z=state_z, eps=self.eps
+            *feats.as_args(), chunks=chunks, state_kv=state_kv, state_z=state_z, eps=self.eps, **extra
         )
         out = out.permute(0, 2, 3, 1, 4).reshape(batch, tokens, channels).to(x.dtype)
         out = out * F.silu(self.output_gate(x).float()).to(x.dtype)

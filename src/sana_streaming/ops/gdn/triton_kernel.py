@@ -1,15 +1,19 @@
 """Fused frame-wise GDN in Triton: the three phases of README.md / chunkwise.py as three kernels.
 
-- Phase A, one program per (batch, head, frame, summary): a blocked reduction over the S tokens of the frame
-  into one D x D float32 accumulator (P = K̂ᵀ diag(beta) K̂, A = Vᵀ diag(beta) K̂, or Pz = Kᵀ diag(beta) K with
-  a = Kᵀ beta), with tensor-core dots on the input dtype.
-- Phase B, one program per (batch, head): the recurrence over frames with the state on chip in float32
-  (D padded to a power of two, 128 for D = 112): the forward scan from the initial state, then the backward
-  scan of every chunk added into the per-frame states, so the history is summed before phase C.
+- Phase A, one program per (batch, head, frame, summary, token split): a blocked reduction over a share of
+  the frame's S tokens into one D x D float32 partial (P = K̂ᵀ diag(beta) K̂, A = Vᵀ diag(beta) K̂, or
+  Pz = Kᵀ diag(beta) K with a = Kᵀ beta), with tensor-core dots on the input dtype. Splitting the tokens
+  keeps every multiprocessor busy (a 720p chunk has only B x H x T = 60 frames of heads); the partials are
+  summed where phase B reads them, in a fixed order (deterministic, no atomics).
+- Phase B, one program per (batch, head, block of state rows): the recurrence over frames with the state
+  rows on chip in float32 (D padded to a power of two, 128 for D = 112). Rows of S_f = alpha (S - S P) + A
+  evolve independently, so the rows split across programs; the forward scan from the initial state, then
+  the backward scan of every chunk added into the per-frame states, so the history is summed before phase C.
 - Phase C, one program per (batch, head, frame, token block): numerator and denominator of every query
-  against the summed state, divided.
+  against the summed state, divided, written in the output dtype straight into token-major (B, T, S, H, D)
+  memory, so that merging the heads afterwards is a free view.
 
-Forward only (inference). Tested against ``reference.py`` on the GPU (tests/ops/test_gpu_paths.py) and in
+Forward only (inference). Tested against ``reference.py`` on the GPU (tests/ops/test_gdn_triton.py) and in
 Triton's interpreter on the CPU.
 """
 
@@ -44,6 +48,7 @@ def _summaries_kernel(
     heads,
     frames,
     tokens,
+    tokens_per_split,
     dim_left,
     dim_right,
     WITH_VECTOR: tl.constexpr,
@@ -51,8 +56,10 @@ def _summaries_kernel(
     BLOCK_D: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    """out[b, h, f] = left_fᵀ diag(beta_f) right_f over the frame's tokens; vec[b, h, f] = left_fᵀ beta_f."""
+    """Partial ``split`` of out[b, h, f] = left_fᵀ diag(beta_f) right_f (and vec = left_fᵀ beta_f)."""
     pid = tl.program_id(0)
+    split = tl.program_id(1)
+    lead = tl.num_programs(0)
     f = pid % frames
     h = (pid // frames) % heads
     b = pid // (frames * heads)
@@ -62,9 +69,11 @@ def _summaries_kernel(
     left_base = left_ptr + b * stride_lb + h * stride_lh + f * stride_lt
     right_base = right_ptr + b * stride_rb + h * stride_rh + f * stride_rt
     beta_base = beta_ptr + b * stride_bb + h * stride_bh + f * stride_bt
-    for s0 in range(0, tokens, BLOCK_S):
+    first = split * tokens_per_split
+    last = tl.minimum(first + tokens_per_split, tokens)
+    for s0 in range(first, last, BLOCK_S):
         offs_s = s0 + tl.arange(0, BLOCK_S)
-        rows_in = offs_s[:, None] < tokens  # masks built by comparison (indexing a boolean block trips the interpreter)
+        rows_in = offs_s[:, None] < last  # masks built by comparison (indexing a boolean block trips the interpreter)
         left = tl.load(
             left_base + offs_s[:, None] * stride_ls + offs_d[None, :],
             mask=rows_in & (offs_d[None, :] < dim_left),
@@ -75,24 +84,55 @@ def _summaries_kernel(
             mask=rows_in & (offs_d[None, :] < dim_right),
             other=0.0,
         )
-        beta = tl.load(beta_base + offs_s, mask=offs_s < tokens, other=0.0).to(tl.float32)
+        beta = tl.load(beta_base + offs_s, mask=offs_s < last, other=0.0).to(tl.float32)
         weighted = (left.to(tl.float32) * beta[:, None]).to(left.dtype)
         acc += tl.dot(tl.trans(weighted), right, input_precision=PRECISION)
         if WITH_VECTOR:
             vec += tl.sum(weighted.to(tl.float32), axis=0)
-    mat_offs = (pid * BLOCK_D + offs_d[:, None]) * BLOCK_D + offs_d[None, :]
-    tl.store(out_ptr + mat_offs, acc)
+    slot = split * lead + pid
+    tl.store(out_ptr + (slot * BLOCK_D + offs_d[:, None]) * BLOCK_D + offs_d[None, :], acc)
     if WITH_VECTOR:
-        tl.store(vec_ptr + pid * BLOCK_D + offs_d, vec)
+        tl.store(vec_ptr + slot * BLOCK_D + offs_d, vec)
 
 
 @triton.jit
-def _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame_offset, offs_d, BLOCK_D: tl.constexpr):
-    mat = frame_offset * BLOCK_D * BLOCK_D + offs_d[:, None] * BLOCK_D + offs_d[None, :]
-    p = tl.load(p_ptr + mat)
-    a = tl.load(a_ptr + mat)
-    pz = tl.load(pz_ptr + mat)
-    az = tl.load(az_ptr + frame_offset * BLOCK_D + offs_d)
+def _summed(ptr, frame, lead, rows, cols, BLOCK_D: tl.constexpr, SPLITS: tl.constexpr):
+    """Sum of the phase-A partials of ``frame`` at [rows, cols] (cols only, for vectors: rows = None)."""
+    total = tl.load(ptr + (frame * BLOCK_D + rows) * BLOCK_D + cols)
+    for i in tl.static_range(1, SPLITS):
+        total += tl.load(ptr + ((i * lead + frame) * BLOCK_D + rows) * BLOCK_D + cols)
+    return total
+
+
+@triton.jit
+def _summed_vector(ptr, frame, lead, offs, BLOCK_D: tl.constexpr, SPLITS: tl.constexpr):
+    total = tl.load(ptr + frame * BLOCK_D + offs)
+    for i in tl.static_range(1, SPLITS):
+        total += tl.load(ptr + (i * lead + frame) * BLOCK_D + offs)
+    return total
+
+
+@triton.jit
+def _scan_step(
+    state,
+    z,
+    alpha,
+    p_ptr,
+    a_ptr,
+    pz_ptr,
+    az_ptr,
+    frame,
+    lead,
+    offs_r,
+    offs_d,
+    BLOCK_D: tl.constexpr,
+    SPLITS: tl.constexpr,
+):
+    """One frame of the recurrence on a block of state rows (BLOCK_R, D) and the normaliser (D,)."""
+    p = _summed(p_ptr, frame, lead, offs_d[:, None], offs_d[None, :], BLOCK_D, SPLITS)
+    a = _summed(a_ptr, frame, lead, offs_r[:, None], offs_d[None, :], BLOCK_D, SPLITS)
+    pz = _summed(pz_ptr, frame, lead, offs_d[:, None], offs_d[None, :], BLOCK_D, SPLITS)
+    az = _summed_vector(az_ptr, frame, lead, offs_d, BLOCK_D, SPLITS)
     state = alpha * (state - tl.dot(state, p, input_precision="ieee")) + a
     z = alpha * (z - tl.sum(pz * z[None, :], axis=1)) + az
     return state, z
@@ -114,34 +154,46 @@ def _scan_kernel(
     final_z_ptr,
     frames,
     num_chunks,
+    lead,
     BLOCK_D: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+    SPLITS: tl.constexpr,
 ):
-    """Per (batch, head): forward scan (stored per frame), then each chunk's backward scan added in."""
+    """Per (batch, head, row block): forward scan (stored per frame), then each chunk's backward scan added in.
+
+    Every row block also runs the (cheap) normaliser scan; only row block 0 stores it."""
     bh = tl.program_id(0)
+    offs_r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     offs_d = tl.arange(0, BLOCK_D)
-    square = offs_d[:, None] * BLOCK_D + offs_d[None, :]
-    state = tl.load(init_ptr + bh * BLOCK_D * BLOCK_D + square)
+    rows = offs_r[:, None] * BLOCK_D + offs_d[None, :]
+    z_mask = (tl.program_id(1) == 0) & (offs_d < BLOCK_D)
+    state = tl.load(init_ptr + bh * BLOCK_D * BLOCK_D + rows)
     z = tl.load(init_z_ptr + bh * BLOCK_D + offs_d)
     for f in range(frames):
         frame = bh * frames + f
         alpha = tl.load(decay_ptr + frame)
-        state, z = _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_d, BLOCK_D)
-        tl.store(hist_ptr + frame * BLOCK_D * BLOCK_D + square, state)
-        tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, z)
-    tl.store(final_ptr + bh * BLOCK_D * BLOCK_D + square, state)
-    tl.store(final_z_ptr + bh * BLOCK_D + offs_d, z)
+        state, z = _scan_step(
+            state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, lead, offs_r, offs_d, BLOCK_D, SPLITS
+        )
+        tl.store(hist_ptr + frame * BLOCK_D * BLOCK_D + rows, state)
+        tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, z, mask=z_mask)
+    tl.store(final_ptr + bh * BLOCK_D * BLOCK_D + rows, state)
+    tl.store(final_z_ptr + bh * BLOCK_D + offs_d, z, mask=z_mask)
     for c in range(num_chunks):
         start = tl.load(chunk_ptr + c)
         end = tl.load(chunk_ptr + c + 1)
-        back = tl.zeros((BLOCK_D, BLOCK_D), dtype=tl.float32)
+        back = tl.zeros((BLOCK_R, BLOCK_D), dtype=tl.float32)
         back_z = tl.zeros((BLOCK_D,), dtype=tl.float32)
         for i in range(end - start):
             frame = bh * frames + end - 1 - i
-            hist = hist_ptr + frame * BLOCK_D * BLOCK_D + square
+            hist = hist_ptr + frame * BLOCK_D * BLOCK_D + rows
             tl.store(hist, tl.load(hist) + back)
-            tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, tl.load(hist_z_ptr + frame * BLOCK_D + offs_d) + back_z)
+            hist_z = hist_z_ptr + frame * BLOCK_D + offs_d
+            tl.store(hist_z, tl.load(hist_z) + back_z, mask=z_mask)
             alpha = tl.load(decay_ptr + frame)
-            back, back_z = _scan_step(back, back_z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_d, BLOCK_D)
+            back, back_z = _scan_step(
+                back, back_z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, lead, offs_r, offs_d, BLOCK_D, SPLITS
+            )
 
 
 @triton.jit
@@ -169,7 +221,7 @@ def _output_kernel(
     BLOCK_D: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    """out[b, h, f, s] = (q̂ · M_fᵀ) / (q · m_f + eps) for a block of tokens of one frame."""
+    """out[b, f, s, h] = (q̂ · M_fᵀ) / (q · m_f + eps) for a block of tokens of one frame; out is (B, T, S, H, Dv)."""
     pid = tl.program_id(0)
     block = tl.program_id(1)
     f = pid % frames
@@ -188,8 +240,9 @@ def _output_kernel(
     num = tl.dot(qr, tl.trans(hist), input_precision=PRECISION)  # (BLOCK_S, Dv)
     den = tl.sum(q * m[None, :], axis=1)
     out = num / (den[:, None] + eps)
-    out_offs = ((pid * tokens + offs_s[:, None]) * dim_v) + offs_d[None, :]
-    tl.store(out_ptr + out_offs, out, mask=rows_in & (offs_d[None, :] < dim_v))
+    token = (b * frames + f) * tokens + offs_s[:, None]
+    out_offs = (token * heads + h) * dim_v + offs_d[None, :]
+    tl.store(out_ptr + out_offs, out.to(out_ptr.dtype.element_ty), mask=rows_in & (offs_d[None, :] < dim_v))
 
 
 def _pad_square(x: Tensor | None, lead: tuple[int, int], d_rows: int, d_cols: int, block: int, device) -> Tensor:
@@ -197,6 +250,11 @@ def _pad_square(x: Tensor | None, lead: tuple[int, int], d_rows: int, d_cols: in
     if x is not None:
         out[..., :d_rows, :d_cols] = x.float()
     return out
+
+
+def _splits(programs: int, tokens: int, block_s: int) -> int:
+    """Token splits of phase A: enough programs to fill about 2 waves of a large GPU, each >= 2 token blocks."""
+    return max(1, min(8, -(-264 // programs), tokens // (2 * block_s)))
 
 
 def gdn_triton(
@@ -213,10 +271,12 @@ def gdn_triton(
     state_z: Tensor | None = None,
     eps: float = 1e-8,
     block_s: int = 64,
+    out_dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Same arguments and results as :func:`sana_streaming.ops.gdn.reference.gdn_bidirectional`.
 
-    q, k, v, q_rot, k_rot may be float32 or bfloat16 with any strides whose last (D) stride is 1.
+    q, k, v, q_rot, k_rot may be float32 or bfloat16 with any strides whose last (D) stride is 1. The output
+    (B, H, T, S, Dv), in ``out_dtype``, is a view of token-major (B, T, S, H, Dv) memory.
     """
     batch, heads, frames, tokens, dk = q.shape
     dv = v.shape[-1]
@@ -224,15 +284,19 @@ def gdn_triton(
     if sum(chunks) != frames:
         raise ValueError(f"chunk sizes {chunks} do not add up to {frames} frames")
     block_d = max(16, triton.next_power_of_2(max(dk, dv)))
+    block_r = min(32, block_d)
     precision = "ieee" if q.dtype == torch.float32 else "tf32"  # fp32 inputs keep fp32 products
     device = q.device
     q, k, v, q_rot, k_rot = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v, q_rot, k_rot))
     beta = beta.float().contiguous()
     lead = batch * heads * frames
-    p, a, pz = (torch.empty(lead, block_d, block_d, device=device) for _ in range(3))
-    az = torch.empty(lead, block_d, device=device)
+    splits = _splits(lead, tokens, block_s)
+    per_split = triton.cdiv(triton.cdiv(tokens, splits), block_s) * block_s
+    splits = triton.cdiv(tokens, per_split)
+    p, a, pz = (torch.empty(splits * lead, block_d, block_d, device=device) for _ in range(3))
+    az = torch.empty(splits * lead, block_d, device=device)
     for out, left, right, vec in ((p, k_rot, k_rot, None), (a, v, k_rot, None), (pz, k, k, az)):
-        _summaries_kernel[(lead,)](
+        _summaries_kernel[(lead, splits)](
             left,
             right,
             beta,
@@ -244,23 +308,26 @@ def gdn_triton(
             heads,
             frames,
             tokens,
+            per_split,
             left.shape[-1],
             right.shape[-1],
             WITH_VECTOR=vec is not None,
             BLOCK_S=block_s,
             BLOCK_D=block_d,
             PRECISION=precision,
+            num_warps=8,
         )
     init = _pad_square(state_kv, (batch, heads), dv, dk, block_d, device)
     init_z = torch.zeros(batch, heads, block_d, device=device)
     if state_z is not None:
         init_z[..., :dk] = state_z.float()
-    hist, hist_z = torch.empty_like(p), torch.empty_like(az)
+    hist = torch.empty(lead, block_d, block_d, device=device)
+    hist_z = torch.empty(lead, block_d, device=device)
     final, final_z = torch.empty_like(init), torch.empty_like(init_z)
     bounds = torch.zeros(len(chunks) + 1, dtype=torch.int32, device=device)
     for i, end in enumerate(itertools.accumulate(chunks), start=1):
         bounds[i] = end  # device fills from Python ints: no host-to-device copy, so a CUDA graph can hold it
-    _scan_kernel[(batch * heads,)](
+    _scan_kernel[(batch * heads, block_d // block_r)](
         p,
         a,
         pz,
@@ -275,10 +342,13 @@ def gdn_triton(
         final_z,
         frames,
         len(chunks),
+        lead,
         BLOCK_D=block_d,
-        num_warps=16,
+        BLOCK_R=block_r,
+        SPLITS=splits,
+        num_warps=4,
     )
-    out = torch.empty(batch, heads, frames, tokens, dv, device=device)
+    out = torch.empty(batch, frames, tokens, heads, dv, device=device, dtype=out_dtype)
     _output_kernel[(lead, triton.cdiv(tokens, block_s))](
         q,
         q_rot,
@@ -297,4 +367,4 @@ def gdn_triton(
         BLOCK_D=block_d,
         PRECISION=precision,
     )
-    return out, final[..., :dv, :dk], final_z[..., :dk]
+    return out.permute(0, 3, 1, 2, 4), final[..., :dv, :dk], final_z[..., :dk]
