@@ -6,13 +6,40 @@ Transforms: ``fit_frame`` (crop / letterbox to the model size), :class:`FrameRat
 Imports nothing from the model; errors are :class:`VideoError` with one user-facing line.
 """
 
-from sana_streaming.io.base import VideoSink, VideoSource
-from sana_streaming.io.frames import VideoError, VideoFrame, to_uint8_rgb
-from sana_streaming.io.images import ImageFolderSink, ImageFolderSource
-from sana_streaming.io.push import PushSource
-from sana_streaming.io.sinks import CallbackSink, Mp4Sink, NetworkSink, open_sink
-from sana_streaming.io.sources import FileSource, NetworkSource, WebcamSource, open_source
-from sana_streaming.io.transform import FrameRateResampler, fit_frame, side_by_side
+from __future__ import annotations
+
+import importlib
+
+# Names resolve on first use, so that frames, transforms and push sources work where PyAV is not installed
+# (a GPU worker fed frames by a server, say); the file, network and image-folder classes need PyAV.
+_WHERE = {
+    "VideoSink": "base",
+    "VideoSource": "base",
+    "VideoError": "frames",
+    "VideoFrame": "frames",
+    "to_uint8_rgb": "frames",
+    "ImageFolderSink": "images",
+    "ImageFolderSource": "images",
+    "PushSource": "push",
+    "CallbackSink": "sinks",
+    "Mp4Sink": "sinks",
+    "NetworkSink": "sinks",
+    "open_sink": "sinks",
+    "FileSource": "sources",
+    "NetworkSource": "sources",
+    "WebcamSource": "sources",
+    "open_source": "sources",
+    "FrameRateResampler": "transform",
+    "fit_frame": "transform",
+    "side_by_side": "transform",
+}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "CallbackSink",
