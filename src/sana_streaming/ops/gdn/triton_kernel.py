@@ -4,7 +4,7 @@
   the frame's S tokens into one D x D float32 partial (P = K̂ᵀ diag(beta) K̂, A = Vᵀ diag(beta) K̂, or
   Pz = Kᵀ diag(beta) K with a = Kᵀ beta), with tensor-core dots on the input dtype. Splitting the tokens
   keeps every multiprocessor busy (a 720p chunk has only B x H x T = 60 frames of heads); the partials are
-  summed where phase B reads them, in a fixed order (deterministic, no atomics).
+  summed in a fixed order before phase B (deterministic, no atomics).
 - Phase B, one program per (batch, head, block of state rows): the recurrence over frames with the state
   rows on chip in float32 (D padded to a power of two, 128 for D = 112). Rows of S_f = alpha (S - S P) + A
   evolve independently, so the rows split across programs; the forward scan from the initial state, then
@@ -96,43 +96,13 @@ def _summaries_kernel(
 
 
 @triton.jit
-def _summed(ptr, frame, lead, rows, cols, BLOCK_D: tl.constexpr, SPLITS: tl.constexpr):
-    """Sum of the phase-A partials of ``frame`` at [rows, cols] (cols only, for vectors: rows = None)."""
-    total = tl.load(ptr + (frame * BLOCK_D + rows) * BLOCK_D + cols)
-    for i in tl.static_range(1, SPLITS):
-        total += tl.load(ptr + ((i * lead + frame) * BLOCK_D + rows) * BLOCK_D + cols)
-    return total
-
-
-@triton.jit
-def _summed_vector(ptr, frame, lead, offs, BLOCK_D: tl.constexpr, SPLITS: tl.constexpr):
-    total = tl.load(ptr + frame * BLOCK_D + offs)
-    for i in tl.static_range(1, SPLITS):
-        total += tl.load(ptr + (i * lead + frame) * BLOCK_D + offs)
-    return total
-
-
-@triton.jit
-def _scan_step(
-    state,
-    z,
-    alpha,
-    p_ptr,
-    a_ptr,
-    pz_ptr,
-    az_ptr,
-    frame,
-    lead,
-    offs_r,
-    offs_d,
-    BLOCK_D: tl.constexpr,
-    SPLITS: tl.constexpr,
-):
+def _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_r, offs_d, BLOCK_D: tl.constexpr):
     """One frame of the recurrence on a block of state rows (BLOCK_R, D) and the normaliser (D,)."""
-    p = _summed(p_ptr, frame, lead, offs_d[:, None], offs_d[None, :], BLOCK_D, SPLITS)
-    a = _summed(a_ptr, frame, lead, offs_r[:, None], offs_d[None, :], BLOCK_D, SPLITS)
-    pz = _summed(pz_ptr, frame, lead, offs_d[:, None], offs_d[None, :], BLOCK_D, SPLITS)
-    az = _summed_vector(az_ptr, frame, lead, offs_d, BLOCK_D, SPLITS)
+    square = frame * BLOCK_D * BLOCK_D + offs_d[:, None] * BLOCK_D + offs_d[None, :]
+    p = tl.load(p_ptr + square)
+    a = tl.load(a_ptr + frame * BLOCK_D * BLOCK_D + offs_r[:, None] * BLOCK_D + offs_d[None, :])
+    pz = tl.load(pz_ptr + square)
+    az = tl.load(az_ptr + frame * BLOCK_D + offs_d)
     state = alpha * (state - tl.dot(state, p, input_precision="ieee")) + a
     z = alpha * (z - tl.sum(pz * z[None, :], axis=1)) + az
     return state, z
@@ -154,10 +124,8 @@ def _scan_kernel(
     final_z_ptr,
     frames,
     num_chunks,
-    lead,
     BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr,
-    SPLITS: tl.constexpr,
 ):
     """Per (batch, head, row block): forward scan (stored per frame), then each chunk's backward scan added in.
 
@@ -172,9 +140,7 @@ def _scan_kernel(
     for f in range(frames):
         frame = bh * frames + f
         alpha = tl.load(decay_ptr + frame)
-        state, z = _scan_step(
-            state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, lead, offs_r, offs_d, BLOCK_D, SPLITS
-        )
+        state, z = _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_r, offs_d, BLOCK_D)
         tl.store(hist_ptr + frame * BLOCK_D * BLOCK_D + rows, state)
         tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, z, mask=z_mask)
     tl.store(final_ptr + bh * BLOCK_D * BLOCK_D + rows, state)
@@ -191,9 +157,7 @@ def _scan_kernel(
             hist_z = hist_z_ptr + frame * BLOCK_D + offs_d
             tl.store(hist_z, tl.load(hist_z) + back_z, mask=z_mask)
             alpha = tl.load(decay_ptr + frame)
-            back, back_z = _scan_step(
-                back, back_z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, lead, offs_r, offs_d, BLOCK_D, SPLITS
-            )
+            back, back_z = _scan_step(back, back_z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_r, offs_d, BLOCK_D)
 
 
 @triton.jit
@@ -317,6 +281,9 @@ def gdn_triton(
             PRECISION=precision,
             num_warps=8,
         )
+    if splits > 1:  # fixed-order sum of the partials (deterministic)
+        p, a, pz = (t.view(splits, lead, block_d, block_d).sum(0) for t in (p, a, pz))
+        az = az.view(splits, lead, block_d).sum(0)
     init = _pad_square(state_kv, (batch, heads), dv, dk, block_d, device)
     init_z = torch.zeros(batch, heads, block_d, device=device)
     if state_z is not None:
@@ -342,11 +309,10 @@ def gdn_triton(
         final_z,
         frames,
         len(chunks),
-        lead,
         BLOCK_D=block_d,
         BLOCK_R=block_r,
-        SPLITS=splits,
         num_warps=4,
+        num_stages=1,  # no prefetch across frames: the loads are D x D float32 tiles
     )
     out = torch.empty(batch, frames, tokens, heads, dv, device=device, dtype=out_dtype)
     _output_kernel[(lead, triton.cdiv(tokens, block_s))](
