@@ -14,6 +14,7 @@ from sana_streaming.engine.compile import compile_model
 from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
 from sana_streaming.models.config import get_config
 from sana_streaming.models.transformer import SanaStreamingTransformer
+from sana_streaming.nn.gdn import set_gdn_backend
 from sana_streaming.ops.quant.policy import quantize_
 
 
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--policy", default="bf16", help="precision policy applied with quantize_")
     parser.add_argument("--compile", action="store_true", help="torch.compile the blocks first")
+    parser.add_argument("--gdn", default="chunkwise", help="GDN backend: reference, chunkwise or triton")
     args = parser.parse_args()
     device = torch.device("cuda")
     cfg = get_config(args.preset)
@@ -33,6 +35,7 @@ def main() -> None:
         model = SanaStreamingTransformer(cfg).to(torch.bfloat16).eval()
     for p in model.parameters():
         p.normal_(0, 0.02)
+    set_gdn_backend(model, args.gdn)
     if args.policy != "bf16":
         quantize_(model, args.policy, nvfp4="fp8")
     if args.compile:
@@ -49,7 +52,7 @@ def main() -> None:
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         sampler.denoise_chunk(noise, source, text, state)
         torch.cuda.synchronize()
-    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=args.rows, max_name_column_width=60)
+    table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=args.rows, max_name_column_width=60)
     print(table)
     events = prof.key_averages()
     cuda_total = sum(e.self_device_time_total for e in events) / 1000

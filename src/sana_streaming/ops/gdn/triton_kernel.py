@@ -293,7 +293,7 @@ def gdn_triton(
     final, final_z = torch.empty_like(init), torch.empty_like(init_z)
     bounds = torch.zeros(len(chunks) + 1, dtype=torch.int32, device=device)
     for i, end in enumerate(itertools.accumulate(chunks), start=1):
-        bounds[i] = end  # device fills from Python ints: no host-to-device copy, so a CUDA graph can hold it
+        bounds[i].fill_(end)  # a fill kernel from a Python int: no host-to-device copy, so CUDA graphs can hold it
     _scan_kernel[(batch * heads, block_d // block_r)](
         p,
         a,
