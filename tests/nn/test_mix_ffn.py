@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -54,3 +55,36 @@ def test_forward_returns_last_spatial_frame_as_next_context():
     out, last = ffn(x, (3, 2, 3))
     torch.testing.assert_close(last, ffn.spatial(x, (3, 2, 3))[:, -1])
     assert out.shape == x.shape
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_unrolled_depthwise_conv_equals_the_conv(bias, dtype):
+    from sana_streaming.nn.mix_ffn import DepthwiseConv
+
+    torch.manual_seed(0)
+    conv = DepthwiseConv(24)
+    if not bias:
+        conv.conv.bias = None
+    x = torch.randn(2, 24, 5, 7).to(memory_format=torch.channels_last)  # as MixFFN feeds it
+    with torch.no_grad():
+        expected = conv.double()(x.double())
+        conv = conv.to(dtype)
+        conv.unrolled = True
+        got = conv(x.to(dtype))
+    assert got.dtype == dtype and got.shape == expected.shape
+    tolerance = {torch.float32: 1e-6, torch.bfloat16: 1e-2}[dtype]  # bf16: the output's own rounding
+    torch.testing.assert_close(got.double(), expected, atol=tolerance, rtol=tolerance)
+
+
+def test_compile_model_unrolls_the_depthwise_convs(monkeypatch):
+    from sana_streaming.engine.compile import compile_model
+    from sana_streaming.models.transformer import SanaStreamingTransformer
+    from sana_streaming.nn.mix_ffn import DepthwiseConv
+    from tests.conftest import small_config
+
+    model = SanaStreamingTransformer(small_config())
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kwargs: None)  # the unrolling, not inductor
+    compile_model(model)
+    convs = [m for m in model.modules() if isinstance(m, DepthwiseConv)]
+    assert len(convs) == model.cfg.depth and all(m.unrolled for m in convs)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sana_streaming.models.transformer import SanaStreamingTransformer
-from sana_streaming.ops.quant.fp8 import Float8Linear, fake_quantize_nvfp4, quantize_rowwise
+from sana_streaming.ops.quant.fp8 import Float8Linear, NVFP4EmulatedLinear, fake_quantize_nvfp4, quantize_rowwise
 from sana_streaming.ops.quant.policy import get_policy, quantize_
 from tests.conftest import randomize_, small_config
 
@@ -84,3 +84,33 @@ def test_policy_files_round_trip_and_bad_files_are_one_line_errors(tmp_path):
     (tmp_path / "junk.json").write_text("{")
     with pytest.raises(ValueError, match="not a precision policy"):
         get_policy(str(tmp_path / "junk.json"))
+
+
+def test_nvfp4_rounding_is_nearest_on_the_e2m1_grid_and_exact_in_bf16():
+    x = torch.randn(64, 256) * torch.logspace(-3, 2, 256)
+    q = fake_quantize_nvfp4(x)
+    blocks, qb = x.reshape(-1, 16), q.reshape(-1, 16)
+    scale = (blocks.abs().amax(1, keepdim=True) / 6).to(torch.float8_e4m3fn).float().clamp(min=2**-9)
+    grid = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
+    distance = ((blocks.abs() / scale)[..., None] - grid).abs()
+    nearest = grid[distance.argmin(-1)] * blocks.sign() * scale  # exhaustive search, ties to the smaller
+    torch.testing.assert_close(qb, nearest, atol=0, rtol=0)
+    assert torch.equal(q.to(torch.bfloat16).float(), q)  # exact in bf16
+
+
+@torch.no_grad()
+def test_quantized_puts_the_original_layers_back():
+    from sana_streaming.ops.quant.policy import quantized
+
+    model = randomize_(SanaStreamingTransformer(small_config())).eval()
+    before = dict(model.named_modules())
+    x, src = torch.randn(1, 8, 3, 4, 4), torch.randn(1, 8, 3, 4, 4)
+    text = model.encode_text(torch.randn(1, 6, 24))
+    plain = model(x, src, torch.full((1, 3), 0.5), text)
+    with quantized(model, "paper") as done:
+        assert done and all(isinstance(model.get_submodule(n), (Float8Linear, NVFP4EmulatedLinear)) for n in done)
+        changed = model(x, src, torch.full((1, 3), 0.5), text)
+    assert dict(model.named_modules()).keys() == before.keys()
+    assert all(model.get_submodule(n) is m for n, m in before.items() if n)
+    torch.testing.assert_close(model(x, src, torch.full((1, 3), 0.5), text), plain, atol=0, rtol=0)
+    assert (changed - plain).abs().max() > 0

@@ -11,12 +11,16 @@ from __future__ import annotations
 import torch
 
 from sana_streaming.models.transformer import SanaStreamingTransformer
+from sana_streaming.nn.mix_ffn import DepthwiseConv
 
 
 def compile_model(model: SanaStreamingTransformer, mode: str | None = None) -> SanaStreamingTransformer:
     """Compile every block and the final layer in place; returns ``model``."""
     # 2 block kinds x 3 chunk shapes x (cache-writing or not) stay well under this.
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    for module in model.modules():
+        if isinstance(module, DepthwiseConv):
+            module.unrolled = True  # fused by the compiler with its neighbours (see DepthwiseConv)
     for block in model.blocks:
         block.compile(mode=mode, dynamic=False)
     model.final_layer.compile(mode=mode, dynamic=False)

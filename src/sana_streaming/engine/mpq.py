@@ -16,7 +16,6 @@ is also timed against the unquantized model, with NVFP4 layers run in FP8.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from torch import Tensor, nn
 
 from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
 from sana_streaming.models.transformer import SanaStreamingTransformer
-from sana_streaming.ops.quant.policy import GROUPS, POLICIES, QuantPolicy, Rule, linear_parts, quantize_
+from sana_streaming.ops.quant.policy import GROUPS, POLICIES, QuantPolicy, Rule, linear_parts, quantized
 
 SPEEDUP = {"bf16": 1.0, "fp8": 2.0, "nvfp4": 4.0}  # idealized GEMM throughput over BF16 (the paper's)
 SEARCH_GROUPS = tuple(g for g in GROUPS if g != "gates")  # attention gates stay BF16 (the paper's policy)
@@ -147,10 +146,8 @@ def search(
     bar.update(1)
 
     def measure(policy: QuantPolicy) -> float:
-        trial = copy.deepcopy(model)
-        quantize_(trial, policy, nvfp4="emulate")
-        error = rel_rmse(stream_latents(trial, cal, sampler), reference)
-        del trial
+        with quantized(model, policy, nvfp4="emulate"):
+            error = rel_rmse(stream_latents(model, cal, sampler), reference)
         bar.update(1)
         bar.set_postfix_str(policy.name[-40:])
         return error

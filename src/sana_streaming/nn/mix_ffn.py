@@ -12,14 +12,36 @@ from sana_streaming.nn.linear import PointwiseConv, TemporalConv
 
 
 class DepthwiseConv(nn.Module):
-    """3 x 3 depthwise ``Conv2d`` (kept as ``conv`` for the official key names) on (B, C, H, W)."""
+    """3 x 3 depthwise ``Conv2d`` (kept as ``conv`` for the official key names) on (B, C, H, W).
+
+    ``unrolled`` (set by :func:`sana_streaming.engine.compile.compile_model`): the same conv as nine shifted
+    multiply-adds in float32, which ``torch.compile`` fuses with the SiLU before and the GLU after into one
+    pass over memory (cuDNN's depthwise kernel takes several times the memory-bound time at 720p).
+    """
+
+    unrolled = False
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+        if not self.unrolled:
+            return self.conv(x)
+        return depthwise3x3_taps(x, self.conv.weight, self.conv.bias)
+
+
+def depthwise3x3_taps(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.conv2d(x, weight, bias, padding=1, groups=C)`` for (B, C, H, W) x and (C, 1, 3, 3) weight, written
+    as nine shifted products accumulated in float32; the result in x's dtype."""
+    height, width = x.shape[-2:]
+    padded = F.pad(x.float(), (1, 1, 1, 1))
+    taps = weight.float()[:, 0, :, :, None, None]  # (C, 3, 3, 1, 1)
+    out = torch.zeros_like(padded[..., 1:-1, 1:-1]) if bias is None else bias.float()[:, None, None].expand_as(x)
+    for i in range(3):
+        for j in range(3):
+            out = out + padded[..., i : i + height, j : j + width] * taps[:, i, j]
+    return out.to(x.dtype)
 
 
 class MixFFN(nn.Module):

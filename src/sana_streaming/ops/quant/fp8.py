@@ -61,28 +61,36 @@ class Float8Linear(nn.Module):
 
 
 def fake_quantize_nvfp4(x: Tensor) -> Tensor:
-    """Round (..., K) to NVFP4 (blocks of 16 along K, e2m1 values, e4m3 block scales) and back, in float32."""
+    """Round (..., K) to NVFP4 (blocks of 16 along K, e2m1 values, e4m3 block scales) and back, in float32.
+
+    Each magnitude goes to the nearest e2m1 value (ties to the smaller one), found by bucketing against the
+    midpoints of the grid. Every result is exactly representable in bfloat16 (a 2-bit times a 4-bit
+    significand), so a bf16 GEMM on these operands computes the NVFP4 product with float32 accumulation.
+    """
     shape = x.shape
     blocks = x.float().reshape(-1, NVFP4_BLOCK)
     scale = (blocks.abs().amax(dim=-1, keepdim=True) / E2M1_VALUES[-1]).clamp(min=1e-12)
     scale = scale.to(torch.float8_e4m3fn).float().clamp(min=2**-9)
     grid = torch.tensor(E2M1_VALUES, device=x.device)
     scaled = blocks / scale
-    index = (scaled.abs()[..., None] - grid).abs().argmin(dim=-1)
+    index = torch.bucketize(scaled.abs(), (grid[1:] + grid[:-1]) / 2)
     return (grid[index] * scaled.sign() * scale).reshape(shape)
 
 
 class NVFP4EmulatedLinear(nn.Module):
-    """NVFP4 weights and activations, emulated (for error measurement on any GPU or the CPU; no speed-up)."""
+    """NVFP4 weights and activations, emulated (for error measurement on any GPU or the CPU; no speed-up).
+
+    The rounded operands are exact in the model's dtype (bf16 included), so the GEMM runs in that dtype."""
 
     def __init__(self, matrix: Tensor, bias: Tensor | None) -> None:
         super().__init__()
         if matrix.shape[1] % NVFP4_BLOCK:
             raise ValueError(f"NVFP4 needs an input size that is a multiple of {NVFP4_BLOCK}, got {matrix.shape[1]}")
-        self.register_buffer("weight", fake_quantize_nvfp4(matrix.detach()))
-        self.register_buffer("bias", None if bias is None else bias.detach().float())
+        self.register_buffer("weight", fake_quantize_nvfp4(matrix.detach()).to(matrix.dtype))
+        self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.in_features, self.out_features = matrix.shape[1], matrix.shape[0]
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.linear(fake_quantize_nvfp4(x), self.weight, self.bias)
-        return y.to(x.dtype)
+        weight = self.weight.to(x.dtype)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(fake_quantize_nvfp4(x).to(x.dtype), weight, bias)

@@ -7,9 +7,11 @@ A module is quantized when it is linear-like: ``nn.Linear``, or a module with ``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,8 +126,28 @@ def quantize_(model: nn.Module, policy: QuantPolicy | str, *, nvfp4: str = "emul
     Returns:
         {layer name: precision} of every layer the policy touched.
     """
+    return {name: precision for name, (_, precision) in _swap(model, policy, nvfp4).items()}
+
+
+@contextlib.contextmanager
+def quantized(model: nn.Module, policy: QuantPolicy | str, *, nvfp4: str = "emulate") -> Iterator[dict[str, str]]:
+    """``quantize_`` for the duration of a ``with`` block, then the original layers are put back (no model copy:
+    what a search over many policies needs)."""
+    originals = _swap(model, policy, nvfp4)
+    try:
+        yield {name: precision for name, (_, precision) in originals.items()}
+    finally:
+        for name, (module, _) in originals.items():
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name), child, module)
+
+
+def _swap(model: nn.Module, policy: QuantPolicy | str, nvfp4: str) -> dict[str, tuple[nn.Module, str]]:
+    """Swap in the low-precision layers; {name: (original module, precision)}."""
+    if nvfp4 not in ("emulate", "fp8"):
+        raise ValueError(f"nvfp4 must be 'emulate' or 'fp8', got {nvfp4!r}")
     policy = get_policy(policy) if isinstance(policy, str) else policy
-    done: dict[str, str] = {}
+    done: dict[str, tuple[nn.Module, str]] = {}
     for name, module in list(model.named_modules()):
         precision = policy.precision_of(name)
         parts = linear_parts(module)
@@ -136,7 +158,7 @@ def quantize_(model: nn.Module, policy: QuantPolicy | str, *, nvfp4: str = "emul
         layer = Float8Linear(*parts) if precision == "fp8" else NVFP4EmulatedLinear(*parts)
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name), child, layer.to(parts[0].device))
-        done[name] = precision
+        done[name] = (module, precision)
     return done
 
 
@@ -151,5 +173,6 @@ __all__ = [
     "linear_parts",
     "load_policy",
     "quantize_",
+    "quantized",
     "save_policy",
 ]
