@@ -100,6 +100,30 @@ def measure(frames: int, device) -> dict:
         lambda: gdn_triton(*args16, **state, out_dtype=torch.bfloat16),
         ("_summaries_kernel", "_scan_kernel", "_output_kernel"),
     )
+    tuning = {}
+    for block_s, block_rows, splits in (
+        (64, 32, None),
+        (64, 16, None),
+        (64, 64, None),
+        (32, 16, None),
+        (128, 16, None),
+        (64, 16, 2),
+        (64, 16, 8),
+    ):
+        key = f"block_s={block_s},block_rows={block_rows},splits={splits or 'auto'}"
+        tuning[key] = do_bench(
+            lambda b=block_s, r=block_rows, n=splits: gdn_triton(
+                *args16, **state, out_dtype=torch.bfloat16, block_s=b, block_rows=r, splits=n
+            ),
+            return_mode="median",
+        )
+    row["triton_tuning_ms"] = tuning
+    block.backend = "triton"
+    compiled = torch.compile(block)
+    row["triton_kernels_in_compiled_block_ms"] = kernel_times(
+        lambda: compiled(x, frames, rope, **state), ("_summaries_kernel", "_scan_kernel", "_output_kernel")
+    )
+    torch._dynamo.reset()
     feature_bytes = 5 * tokens * HIDDEN * 2  # q, k, v, q_rot, k_rot in bf16, read once
     row["recurrence_memory_floor_ms"] = (feature_bytes + tokens * HIDDEN * 2) / COPY_BYTES_PER_S * 1e3
     return row
@@ -119,7 +143,9 @@ def main() -> None:
             f"{row['block_triton_compiled_ms']:.3f} ms; recurrence {row['recurrence_chunkwise_fp32_ms']:.3f} / "
             f"{row['recurrence_triton_bf16_ms']:.3f} ms (floor {row['recurrence_memory_floor_ms']:.3f}); "
             f"kernels {json.dumps({k: round(v, 4) for k, v in row['triton_kernels_ms'].items()})}; "
-            f"relrms {row['block_triton_vs_chunkwise_relrms']:.2e}",
+            f"relrms {row['block_triton_vs_chunkwise_relrms']:.2e}; in the compiled block "
+            f"{json.dumps({k: round(v, 4) for k, v in row['triton_kernels_in_compiled_block_ms'].items()})}; "
+            f"tuning {json.dumps({k: round(v, 4) for k, v in row['triton_tuning_ms'].items()})}",
             flush=True,
         )
     record = bench_record("python benchmarks/gdn_kernels.py", {"rows": rows})

@@ -31,6 +31,7 @@ def check(
     dk: int = 20,
     dv: int = 12,
     out_dtype: torch.dtype = torch.float32,
+    **tuning,
 ) -> None:
     from sana_streaming.ops.gdn.triton_kernel import gdn_triton
 
@@ -44,7 +45,7 @@ def check(
         *[a.double() for a in args], chunks=chunks, **{k: v.double() for k, v in init.items()}
     )
     low = [a.to(dtype) if a.dim() == 5 else a for a in args]  # features in dtype; gates stay float32
-    out, kv, z = gdn_triton(*low, chunks=chunks, **init, block_s=16, out_dtype=out_dtype)
+    out, kv, z = gdn_triton(*low, chunks=chunks, **init, out_dtype=out_dtype, **{"block_s": 16, **tuning})
     assert out.dtype == out_dtype and out.shape == ref.shape and torch.isfinite(out).all()
     assert rel_rms(out, ref) <= RELRMS[dtype]
     assert rel_rms(kv, ref_kv) <= RELRMS[dtype] and rel_rms(z, ref_z) <= RELRMS[dtype]
@@ -58,8 +59,9 @@ def check(
         ((2, 3), False, ""),
         ((2, 3), True, ""),
         ((2, 3), True, ", spatial=150, dk=40, dv=36"),  # 4 token splits in phase A, 2 row blocks in phase B
+        ((2, 3), True, ", spatial=150, dk=40, dv=36, block_rows=16, splits=3, block_s=32"),
     ],
-    ids=["one-chunk", "one-chunk-state", "two-chunks", "two-chunks-state", "splits-and-row-blocks"],
+    ids=["one-chunk", "one-chunk-state", "two-chunks", "two-chunks-state", "splits-and-row-blocks", "tuning"],
 )
 def test_triton_gdn_in_the_interpreter(chunks, with_state, sizes):
     if torch.cuda.is_available():

@@ -235,12 +235,18 @@ def gdn_triton(
     state_z: Tensor | None = None,
     eps: float = 1e-8,
     block_s: int = 64,
+    block_rows: int = 32,
+    splits: int | None = None,
     out_dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Same arguments and results as :func:`sana_streaming.ops.gdn.reference.gdn_bidirectional`.
 
     q, k, v, q_rot, k_rot may be float32 or bfloat16 with any strides whose last (D) stride is 1. The output
     (B, H, T, S, Dv), in ``out_dtype``, is a view of token-major (B, T, S, H, Dv) memory.
+
+    Tuning (results do not depend on them beyond float rounding): ``block_s`` tokens per tile in phases A
+    and C, ``block_rows`` state rows per program in phase B (16 or more), ``splits`` token splits in phase
+    A (None: enough programs for about two waves of a large GPU).
     """
     batch, heads, frames, tokens, dk = q.shape
     dv = v.shape[-1]
@@ -248,13 +254,13 @@ def gdn_triton(
     if sum(chunks) != frames:
         raise ValueError(f"chunk sizes {chunks} do not add up to {frames} frames")
     block_d = max(16, triton.next_power_of_2(max(dk, dv)))
-    block_r = min(32, block_d)
+    block_r = min(max(16, block_rows), block_d)
     precision = "ieee" if q.dtype == torch.float32 else "tf32"  # fp32 inputs keep fp32 products
     device = q.device
     q, k, v, q_rot, k_rot = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v, q_rot, k_rot))
     beta = beta.float().contiguous()
     lead = batch * heads * frames
-    splits = _splits(lead, tokens, block_s)
+    splits = splits or _splits(lead, tokens, block_s)
     per_split = triton.cdiv(triton.cdiv(tokens, splits), block_s) * block_s
     splits = triton.cdiv(tokens, per_split)
     p, a, pz = (torch.empty(splits * lead, block_d, block_d, device=device) for _ in range(3))
