@@ -258,7 +258,7 @@ def test_eval_reports_stability_and_fidelity(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] == 20 and report["size"] == [64, 48] and report["fps"] == 16
     assert report["chunk_layout"]["boundary_transitions"] == [8, 16]
-    assert (out / "curves.png").stat().st_size > 1000
+    assert (out / "curves.png").stat().st_size > 1000 and (out / "frames.png").stat().st_size > 1000
     side = tmp_path / "side"
     assert (
         main(["eval", str(source), str(tmp_path / "sbs.mp4"), "--side-by-side", "--out-dir", str(side), "--quiet"]) == 0

@@ -318,7 +318,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from sana_streaming.eval.report import evaluate, format_table, load_clip, plot_curves, to_json
+    from sana_streaming.eval.report import evaluate, format_table, frame_strip, load_clip, plot_curves, to_json
     from sana_streaming.io.frames import VideoError
 
     try:
@@ -355,8 +355,12 @@ def _eval(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(to_json(report))
     plot_curves(report, out_dir / "curves.png")
+    strip = {"source": source.frames[:frames], "edited": edited.frames[:frames]}
+    if reference is not None:
+        strip["reference"] = reference.frames[:frames]
+    frame_strip(strip, out_dir / "frames.png")
     print(format_table(report))
-    print(f"wrote {out_dir / 'report.json'} and {out_dir / 'curves.png'}")
+    print(f"wrote {out_dir / 'report.json'}, {out_dir / 'curves.png'} and {out_dir / 'frames.png'}")
     return 0
 
 
@@ -556,12 +560,15 @@ def build_parser() -> argparse.ArgumentParser:
         "optical flow (OpenCV DIS, occlusions masked by a forward-backward check) carries each edited frame to "
         "the next: the warp error is the mean absolute difference over visible pixels (0-255). Also flicker "
         "(frame-to-frame change of mean brightness and of a low-pass image), the chunk-boundary jump ratio, "
-        "and PSNR/SSIM against the reference. Writes report.json and curves.png and prints a table.",
+        "and PSNR/SSIM against the reference. Writes report.json, curves.png and frames.png (a strip of frames) "
+        "and prints a table.",
     )
     ev.add_argument("source", help="the original video")
     ev.add_argument("edited", help="the edited video (its frame rate and size set the comparison)")
     ev.add_argument("--reference", help="a reference edit (ground truth) for PSNR and SSIM")
-    ev.add_argument("--out-dir", help="where report.json and curves.png go (default: EDITED's name + _eval)")
+    ev.add_argument(
+        "--out-dir", help="where report.json, curves.png and frames.png go (default: EDITED's name + _eval)"
+    )
     ev.add_argument(
         "--side-by-side", action="store_true", help="EDITED is `edit --side-by-side` output: use its right half"
     )

@@ -188,6 +188,30 @@ def plot_curves(report: dict, path: str | Path) -> Path:
     return path
 
 
+def frame_strip(rows: dict[str, np.ndarray], path: str | Path, columns: int = 6, height: int = 120) -> Path:
+    """A PNG of ``columns`` evenly spaced frames, one row per clip (e.g. source, edited, reference), labelled."""
+    count = min(len(c) for c in rows.values())
+    picks = np.linspace(0, count - 1, min(columns, count)).round().astype(int)
+    lines = []
+    for name, clip in rows.items():
+        tiles = []
+        for t in picks:
+            frame = clip[t]
+            width = max(1, round(frame.shape[1] * height / frame.shape[0]))
+            tile = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+            tiles.append(cv2.copyMakeBorder(tile, 0, 0, 0, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255)))
+        line = np.concatenate(tiles, axis=1)
+        label = np.full((22, line.shape[1], 3), 255, np.uint8)
+        text = f"{name}: frames {', '.join(str(int(t)) for t in picks)}"
+        cv2.putText(label, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        lines += [label, line]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(lines, axis=0), cv2.COLOR_RGB2BGR)):
+        raise ValueError(f"could not write {path}")
+    return path
+
+
 def _panel(title: str, series: dict[str, list], boundaries: list[int], offset: int, size=(960, 240)) -> np.ndarray:
     width, height = size
     left, right, top, bottom = 60, 20, 30, 28
