@@ -111,6 +111,9 @@ def _build_editor(args: argparse.Namespace):
         raise ValueError("give a prompt with -p/--prompt or a --prompt-schedule file")
     for note in model.notes + vae.notes + text.notes + notes:
         print(f"note: {note}", file=sys.stderr)
+    if args.compile or args.cuda_graphs or fast:
+        print("note: warming up (compiling, capturing CUDA graphs) before the stream starts", file=sys.stderr)
+        print(f"note: warm-up took {editor.warmup():.1f} s", file=sys.stderr)
     return editor
 
 

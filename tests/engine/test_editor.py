@@ -226,3 +226,17 @@ def test_cuda_graphs_and_unknown_policies_are_refused_clearly(parts):
         ed.accelerate(cuda_graphs=True)
     with pytest.raises(ValueError, match="unknown precision policy 'fp3'"):
         ed.accelerate("fp3")
+
+
+def test_warmup_leaves_no_trace_in_the_stream(parts):
+    """After warmup(), a stream edits exactly as on a fresh editor (the caches, noise and counters start over)."""
+    video = clip(33 + 24, seed=4)
+    fresh = editor(parts)
+    expected = np.stack([f.image for f in fresh.push(video) + fresh.flush()])
+    warmed = editor(parts)
+    seconds = warmed.warmup(chunks=1)
+    assert seconds > 0 and not warmed.stats.chunks and warmed.prompt == "make it a watercolor painting"
+    got = np.stack([f.image for f in warmed.push(video) + warmed.flush()])
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="no prompt"):
+        StreamingEditor(*parts, EditorConfig(resolution=(WIDTH, HEIGHT))).warmup()

@@ -146,3 +146,34 @@ def test_the_compiled_and_graphed_model_streams_like_the_eager_one():
     assert sampler.model.replays > 0
     error = (got.double() - eager.double()).pow(2).mean().sqrt() / eager.double().std()
     assert error < 2e-2  # bf16 rounding in another order (fused kernels, float32 conv taps)
+
+
+@torch.no_grad()
+def test_after_the_editors_warmup_the_stream_captures_nothing():
+    import numpy as np
+
+    from sana_streaming.engine.editor import EditorConfig, StreamingEditor
+    from sana_streaming.vae.autoencoder import VideoAutoencoder
+    from sana_streaming.vae.config import get_vae_config
+    from tests.conftest import HashTextEncoder
+
+    vae_cfg = get_vae_config("tiny")
+    channels = vae_cfg.latent_channels
+    model = randomize_(SanaStreamingTransformer(small_config(in_channels=channels, source_channels=channels)))
+    ed = StreamingEditor(
+        model.cuda().eval(),
+        VideoAutoencoder(vae_cfg).cuda().eval(),
+        HashTextEncoder(model.cfg.caption_channels),
+        EditorConfig(resolution=(64, 32)),
+    )
+    ed.accelerate(cuda_graphs=True)
+    ed.set_prompt("make it a watercolor painting")
+    video = np.random.default_rng(0).integers(0, 256, (33 + 24 * 5 + 7, 32, 64, 3), dtype=np.uint8)
+    cold = np.stack([f.image for f in ed.push(video) + ed.flush()])
+    ed.reset()
+    ed.warmup()
+    runner = ed.sampler.model
+    captures = runner.captures
+    warm = np.stack([f.image for f in ed.push(video) + ed.flush()])
+    assert captures > 0 and runner.captures == captures
+    np.testing.assert_array_equal(warm, cold)

@@ -211,6 +211,26 @@ class StreamingEditor:
             self.sampler = StreamingSampler(CudaGraphRunner(self.model), self.config.sampler)
         return notes
 
+    def warmup(self, chunks: int = 4) -> float:
+        """Stream a short synthetic clip through the whole pipeline, then start afresh: compilation, CUDA graph
+        capture and memory growth happen here, not in the first chunks of the real stream (what a live session
+        wants). The prompt is kept. Returns the seconds it took."""
+        if self._prompt.target is None and self.schedule is None:
+            raise ValueError("no prompt: call set_prompt() before warmup()")
+        start = time.perf_counter()
+        self.reset()
+        ratio = self.vae.cfg.temporal_compression
+        chunk = ratio * self.config.sampler.chunk_frames
+        count = self.frames_per_chunk + chunks * chunk + chunk - 1  # ends on a partial chunk: the last call too
+        width, height = self.config.resolution
+        images = np.random.default_rng(0).integers(0, 256, (count, height, width, 3), dtype=np.uint8)
+        self.push(images)
+        self.flush()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.reset()
+        return time.perf_counter() - start
+
     def _check_parts(self) -> None:
         width, height = self.config.resolution
         ratio = self.vae.cfg.spatial_compression * max(self.model.cfg.patch_size)
