@@ -188,13 +188,14 @@ class StreamingEditor:
         Args:
             precision: a policy name ("bf16", "fp8", "paper") or a policy file from ``sana-streaming mpq-search``;
                 layers it puts in NVFP4 run in FP8 (no NVFP4 kernels here).
-            compile: ``torch.compile`` every block (the first chunks of a stream then take longer).
+            compile: ``torch.compile`` every block, and run the VAE channels-last with its activations compiled
+                (the first chunks of a stream then take longer: see :meth:`warmup`).
             cuda_graphs: replay the steady-state streaming calls as CUDA graphs (CUDA only).
 
         Returns:
             notes for the user (e.g. that FP8 is emulated on this device).
         """
-        from sana_streaming.engine.compile import compile_model
+        from sana_streaming.engine.compile import accelerate_vae, compile_model
         from sana_streaming.ops.quant.policy import fp8_supported, get_policy, quantize_
 
         notes = []
@@ -205,6 +206,7 @@ class StreamingEditor:
             notes.append(f"precision {policy.name!r}: this device has no FP8 units, so FP8 is emulated (slower)")
         if compile:
             compile_model(self.model)
+            accelerate_vae(self.vae)
         if cuda_graphs:
             from sana_streaming.engine.graphs import CudaGraphRunner
 

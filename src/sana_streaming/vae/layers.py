@@ -39,6 +39,11 @@ def rms_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
     return x / torch.sqrt(torch.mean(x**2, dim=1, keepdim=True) + eps)
 
 
+def norm_silu(x: Tensor) -> Tensor:
+    """SiLU(RMS(x)): the activation before every conv of a resnet block and before the output conv."""
+    return F.silu(rms_norm(x))
+
+
 class CausalConv3d(nn.Module):
     """3 x 3 x 3 conv whose temporal padding is causal, symmetric, or taken from a stream cache."""
 
@@ -63,7 +68,13 @@ class CausalConv3d(nn.Module):
 
 
 class ResnetBlock(nn.Module):
-    """x + conv2(SiLU(RMS(conv1(SiLU(RMS(x))))))."""
+    """x + conv2(SiLU(RMS(conv1(SiLU(RMS(x)))))).
+
+    ``norm_act`` computes SiLU(RMS(.)); ``sana_streaming.engine.compile.accelerate_vae`` swaps in a compiled
+    version (one pass over memory instead of six).
+    """
+
+    norm_act = staticmethod(norm_silu)
 
     def __init__(self, channels: int, padding_mode: str, slots: iter) -> None:
         super().__init__()
@@ -71,8 +82,8 @@ class ResnetBlock(nn.Module):
         self.conv2 = CausalConv3d(channels, channels, padding_mode, next(slots))
 
     def forward(self, x: Tensor, causal: bool, cache: StreamCache | None = None) -> Tensor:
-        h = self.conv1(F.silu(rms_norm(x)), causal, cache)
-        return x + self.conv2(F.silu(rms_norm(h)), causal, cache)
+        h = self.conv1(self.norm_act(x), causal, cache)
+        return x + self.conv2(self.norm_act(h), causal, cache)
 
 
 def space_to_depth(x: Tensor, stride: tuple[int, int, int]) -> Tensor:
