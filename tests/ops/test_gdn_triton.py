@@ -60,8 +60,9 @@ def check(
         ((2, 3), True, ""),
         ((2, 3), True, ", spatial=150, dk=40, dv=36"),  # 4 token splits in phase A, 2 row blocks in phase B
         ((2, 3), True, ", spatial=150, dk=40, dv=36, block_rows=16, splits=3, block_s=32"),
+        ((2, 3), True, ", spatial=150, dk=40, dv=36, scan_precision='tf32x3'"),
     ],
-    ids=["one-chunk", "one-chunk-state", "two-chunks", "two-chunks-state", "splits-and-row-blocks", "tuning"],
+    ids=["one-chunk", "one-chunk-state", "two-chunks", "two-chunks-state", "splits-and-row-blocks", "tuning", "tf32x3"],
 )
 def test_triton_gdn_in_the_interpreter(chunks, with_state, sizes):
     if torch.cuda.is_available():
@@ -97,6 +98,7 @@ def test_triton_gdn_on_gpu(dtype, chunks):
 def test_triton_gdn_at_the_720p_size_writes_bf16_token_major():
     """The 2B model's size (D = 112 padded to 128, 880 tokens a frame), bf16 in and out."""
     check("cuda", torch.bfloat16, (2, 3), with_state=True, spatial=880, dk=112, dv=112, out_dtype=torch.bfloat16)
+    check("cuda", torch.float32, (2, 3), with_state=True, spatial=880, dk=112, dv=112, scan_precision="tf32x3")
 
 
 @pytest.mark.gpu
@@ -129,7 +131,7 @@ def test_a_gdn_block_with_the_triton_backend_matches_the_chunkwise_one():
 HOPPER_SHARED_BYTES = 232448  # per block on the H100 / H200 (sm_90)
 
 
-@pytest.mark.parametrize("kernel", ["summaries", "scan", "output"])
+@pytest.mark.parametrize("kernel", ["summaries", "scan", "scan-tf32x3", "scan-16-rows", "output"])
 def test_the_kernels_fit_hoppers_shared_memory_at_the_720p_size(kernel):
     """Compiled here for sm_90 with Triton's own ptxas (no GPU needed): D = 112 runs padded to 128."""
     from triton.backends.compiler import GPUTarget
@@ -147,7 +149,19 @@ def test_the_kernels_fit_hoppers_shared_memory_at_the_720p_size(kernel):
         "scan": (
             kernels._scan_kernel,
             {"num_warps": 4, "num_stages": 1},
-            {"BLOCK_D": 128, "BLOCK_R": 32},
+            {"BLOCK_D": 128, "BLOCK_R": 32, "PRECISION": "ieee"},
+            {"chunk_ptr": "*i32"},
+        ),
+        "scan-tf32x3": (
+            kernels._scan_kernel,
+            {"num_warps": 4, "num_stages": 1},
+            {"BLOCK_D": 128, "BLOCK_R": 32, "PRECISION": "tf32x3"},
+            {"chunk_ptr": "*i32"},
+        ),
+        "scan-16-rows": (
+            kernels._scan_kernel,
+            {"num_warps": 4, "num_stages": 1},
+            {"BLOCK_D": 128, "BLOCK_R": 16, "PRECISION": "ieee"},
             {"chunk_ptr": "*i32"},
         ),
         "output": (

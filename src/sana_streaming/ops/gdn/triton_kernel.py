@@ -5,10 +5,11 @@
   Pz = Kᵀ diag(beta) K with a = Kᵀ beta), with tensor-core dots on the input dtype. Splitting the tokens
   keeps every multiprocessor busy (a 720p chunk has only B x H x T = 60 frames of heads); the partials are
   summed in a fixed order before phase B (deterministic, no atomics).
-- Phase B, one program per (batch, head, block of state rows): the recurrence over frames with the state
-  rows on chip in float32 (D padded to a power of two, 128 for D = 112). Rows of S_f = alpha (S - S P) + A
-  evolve independently, so the rows split across programs; the forward scan from the initial state, then
-  the backward scan of every chunk added into the per-frame states, so the history is summed before phase C.
+- Phase B, one program per (batch, head, block of state rows), plus one for the normaliser: the recurrence
+  over frames with the state rows on chip in float32 (D padded to a power of two, 128 for D = 112). Rows of
+  S_f = alpha (S - S P) + A evolve independently, so the rows split across programs; the forward scan from
+  the initial state, then the backward scan of every chunk added into the per-frame states, so the history
+  is summed before phase C.
 - Phase C, one program per (batch, head, frame, token block): numerator and denominator of every query
   against the summed state, divided, written in the output dtype straight into token-major (B, T, S, H, D)
   memory, so that merging the heads afterwards is a free view.
@@ -96,16 +97,19 @@ def _summaries_kernel(
 
 
 @triton.jit
-def _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_r, offs_d, BLOCK_D: tl.constexpr):
-    """One frame of the recurrence on a block of state rows (BLOCK_R, D) and the normaliser (D,)."""
-    square = frame * BLOCK_D * BLOCK_D + offs_d[:, None] * BLOCK_D + offs_d[None, :]
-    p = tl.load(p_ptr + square)
+def _state_step(state, alpha, p_ptr, a_ptr, frame, offs_r, offs_d, BLOCK_D: tl.constexpr, PRECISION: tl.constexpr):
+    """One frame of S_f = alpha (S - S P) + A on a block of state rows (BLOCK_R, D)."""
+    p = tl.load(p_ptr + frame * BLOCK_D * BLOCK_D + offs_d[:, None] * BLOCK_D + offs_d[None, :])
     a = tl.load(a_ptr + frame * BLOCK_D * BLOCK_D + offs_r[:, None] * BLOCK_D + offs_d[None, :])
-    pz = tl.load(pz_ptr + square)
+    return alpha * (state - tl.dot(state, p, input_precision=PRECISION)) + a
+
+
+@triton.jit
+def _norm_step(z, alpha, pz_ptr, az_ptr, frame, offs_d, BLOCK_D: tl.constexpr):
+    """One frame of z_f = alpha (z - Pz z) + a on the normaliser (D,)."""
+    pz = tl.load(pz_ptr + frame * BLOCK_D * BLOCK_D + offs_d[:, None] * BLOCK_D + offs_d[None, :])
     az = tl.load(az_ptr + frame * BLOCK_D + offs_d)
-    state = alpha * (state - tl.dot(state, p, input_precision="ieee")) + a
-    z = alpha * (z - tl.sum(pz * z[None, :], axis=1)) + az
-    return state, z
+    return alpha * (z - tl.sum(pz * z[None, :], axis=1)) + az
 
 
 @triton.jit
@@ -126,38 +130,48 @@ def _scan_kernel(
     num_chunks,
     BLOCK_D: tl.constexpr,
     BLOCK_R: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
-    """Per (batch, head, row block): forward scan (stored per frame), then each chunk's backward scan added in.
-
-    Every row block also runs the (cheap) normaliser scan; only row block 0 stores it."""
+    """Per (batch, head, row block): the forward scan (stored per frame), then each chunk's backward scan added
+    in. The last program of every (batch, head) runs the normaliser's scan instead of a row block."""
     bh = tl.program_id(0)
-    offs_r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     offs_d = tl.arange(0, BLOCK_D)
-    rows = offs_r[:, None] * BLOCK_D + offs_d[None, :]
-    z_mask = (tl.program_id(1) == 0) & (offs_d < BLOCK_D)
-    state = tl.load(init_ptr + bh * BLOCK_D * BLOCK_D + rows)
-    z = tl.load(init_z_ptr + bh * BLOCK_D + offs_d)
-    for f in range(frames):
-        frame = bh * frames + f
-        alpha = tl.load(decay_ptr + frame)
-        state, z = _scan_step(state, z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_r, offs_d, BLOCK_D)
-        tl.store(hist_ptr + frame * BLOCK_D * BLOCK_D + rows, state)
-        tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, z, mask=z_mask)
-    tl.store(final_ptr + bh * BLOCK_D * BLOCK_D + rows, state)
-    tl.store(final_z_ptr + bh * BLOCK_D + offs_d, z, mask=z_mask)
-    for c in range(num_chunks):
-        start = tl.load(chunk_ptr + c)
-        end = tl.load(chunk_ptr + c + 1)
-        back = tl.zeros((BLOCK_R, BLOCK_D), dtype=tl.float32)
-        back_z = tl.zeros((BLOCK_D,), dtype=tl.float32)
-        for i in range(end - start):
-            frame = bh * frames + end - 1 - i
-            hist = hist_ptr + frame * BLOCK_D * BLOCK_D + rows
-            tl.store(hist, tl.load(hist) + back)
-            hist_z = hist_z_ptr + frame * BLOCK_D + offs_d
-            tl.store(hist_z, tl.load(hist_z) + back_z, mask=z_mask)
+    if tl.program_id(1) == tl.num_programs(1) - 1:  # the normaliser z (D,)
+        z = tl.load(init_z_ptr + bh * BLOCK_D + offs_d)
+        for f in range(frames):
+            frame = bh * frames + f
+            z = _norm_step(z, tl.load(decay_ptr + frame), pz_ptr, az_ptr, frame, offs_d, BLOCK_D)
+            tl.store(hist_z_ptr + frame * BLOCK_D + offs_d, z)
+        tl.store(final_z_ptr + bh * BLOCK_D + offs_d, z)
+        for c in range(num_chunks):
+            start = tl.load(chunk_ptr + c)
+            end = tl.load(chunk_ptr + c + 1)
+            back_z = tl.zeros((BLOCK_D,), dtype=tl.float32)
+            for i in range(end - start):
+                frame = bh * frames + end - 1 - i
+                hist_z = hist_z_ptr + frame * BLOCK_D + offs_d
+                tl.store(hist_z, tl.load(hist_z) + back_z)
+                back_z = _norm_step(back_z, tl.load(decay_ptr + frame), pz_ptr, az_ptr, frame, offs_d, BLOCK_D)
+    else:  # a block of rows of the numerator state S (Dv, Dk)
+        offs_r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+        rows = offs_r[:, None] * BLOCK_D + offs_d[None, :]
+        state = tl.load(init_ptr + bh * BLOCK_D * BLOCK_D + rows)
+        for f in range(frames):
+            frame = bh * frames + f
             alpha = tl.load(decay_ptr + frame)
-            back, back_z = _scan_step(back, back_z, alpha, p_ptr, a_ptr, pz_ptr, az_ptr, frame, offs_r, offs_d, BLOCK_D)
+            state = _state_step(state, alpha, p_ptr, a_ptr, frame, offs_r, offs_d, BLOCK_D, PRECISION)
+            tl.store(hist_ptr + frame * BLOCK_D * BLOCK_D + rows, state)
+        tl.store(final_ptr + bh * BLOCK_D * BLOCK_D + rows, state)
+        for c in range(num_chunks):
+            start = tl.load(chunk_ptr + c)
+            end = tl.load(chunk_ptr + c + 1)
+            back = tl.zeros((BLOCK_R, BLOCK_D), dtype=tl.float32)
+            for i in range(end - start):
+                frame = bh * frames + end - 1 - i
+                hist = hist_ptr + frame * BLOCK_D * BLOCK_D + rows
+                tl.store(hist, tl.load(hist) + back)
+                alpha = tl.load(decay_ptr + frame)
+                back = _state_step(back, alpha, p_ptr, a_ptr, frame, offs_r, offs_d, BLOCK_D, PRECISION)
 
 
 @triton.jit
@@ -237,6 +251,7 @@ def gdn_triton(
     block_s: int = 64,
     block_rows: int = 32,
     splits: int | None = None,
+    scan_precision: str = "ieee",
     out_dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Same arguments and results as :func:`sana_streaming.ops.gdn.reference.gdn_bidirectional`.
@@ -246,7 +261,8 @@ def gdn_triton(
 
     Tuning (results do not depend on them beyond float rounding): ``block_s`` tokens per tile in phases A
     and C, ``block_rows`` state rows per program in phase B (16 or more), ``splits`` token splits in phase
-    A (None: enough programs for about two waves of a large GPU).
+    A (None: enough programs for about two waves of a large GPU), ``scan_precision`` of the state products
+    in phase B ("ieee" float32, or "tf32x3": three TF32 tensor-core passes, near float32).
     """
     batch, heads, frames, tokens, dk = q.shape
     dv = v.shape[-1]
@@ -300,7 +316,7 @@ def gdn_triton(
     bounds = torch.zeros(len(chunks) + 1, dtype=torch.int32, device=device)
     for i, end in enumerate(itertools.accumulate(chunks), start=1):
         bounds[i].fill_(end)  # a fill kernel from a Python int: no host-to-device copy, so CUDA graphs can hold it
-    _scan_kernel[(batch * heads, block_d // block_r)](
+    _scan_kernel[(batch * heads, block_d // block_r + 1)](
         p,
         a,
         pz,
@@ -317,6 +333,7 @@ def gdn_triton(
         len(chunks),
         BLOCK_D=block_d,
         BLOCK_R=block_r,
+        PRECISION=scan_precision,
         num_warps=4,
         num_stages=1,  # no prefetch across frames: the loads are D x D float32 tiles
     )
