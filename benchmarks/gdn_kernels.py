@@ -101,19 +101,21 @@ def measure(frames: int, device) -> dict:
         ("_summaries_kernel", "_scan_kernel", "_output_kernel"),
     )
     tuning = {}
-    for block_s, block_rows, splits in (
-        (64, 32, None),
-        (64, 16, None),
-        (64, 64, None),
-        (32, 16, None),
-        (128, 16, None),
-        (64, 16, 2),
-        (64, 16, 8),
+    for block_s, block_rows, splits, scan in (
+        (64, 32, None, "ieee"),
+        (64, 16, None, "ieee"),
+        (64, 64, None, "ieee"),
+        (32, 16, None, "ieee"),
+        (128, 16, None, "ieee"),
+        (64, 16, 2, "ieee"),
+        (64, 16, 8, "ieee"),
+        (64, 32, None, "tf32x3"),
+        (64, 16, None, "tf32x3"),
     ):
-        key = f"block_s={block_s},block_rows={block_rows},splits={splits or 'auto'}"
+        key = f"block_s={block_s},block_rows={block_rows},splits={splits or 'auto'},scan={scan}"
         tuning[key] = do_bench(
-            lambda b=block_s, r=block_rows, n=splits: gdn_triton(
-                *args16, **state, out_dtype=torch.bfloat16, block_s=b, block_rows=r, splits=n
+            lambda b=block_s, r=block_rows, n=splits, p=scan: gdn_triton(
+                *args16, **state, out_dtype=torch.bfloat16, block_s=b, block_rows=r, splits=n, scan_precision=p
             ),
             return_mode="median",
         )
