@@ -367,6 +367,29 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text_features(args: argparse.Namespace) -> int:
+    import torch
+
+    from sana_streaming.engine import loading
+    from sana_streaming.text.precomputed import save_text_features
+    from sana_streaming.train.data.edits import FAMILIES
+
+    _quiet_libraries()
+    cpu = loading.resolve_device("cpu")
+    model = loading.load_model(args.model, preset=args.model_preset, device=cpu, dtype=torch.float32)
+    encoder = loading.load_text_encoder(args.text_encoder, model.part, device=cpu).part
+    prompts = list(args.prompt or [])
+    if not args.no_families:
+        for family in FAMILIES.values():
+            prompts += [*family.prompts, *family.reverse_prompts]
+        prompts += CALIBRATION_PROMPTS
+    if not prompts:
+        raise ValueError("no prompts: give --prompt or leave out --no-families")
+    path = save_text_features(encoder, prompts, args.out)
+    print(f"wrote {len(set(prompts))} prompts' features ({encoder.name}) to {path}; use --text-encoder features:{path}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from sana_streaming.engine.info import describe
 
@@ -581,6 +604,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-frames", type=int, help="evaluate only the first N frames")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(run=_eval)
+
+    features = commands.add_parser(
+        "text-features",
+        help="precompute text features for known prompts (for machines without the text encoder's weights)",
+        description="Encode prompts once and store the features: every edit family's prompts and reverse prompts "
+        "and the calibration prompts (unless --no-families), plus each --prompt. Use the file as "
+        "--text-encoder features:PATH (edit, mpq-search) or text.encoder = 'features:PATH' (training recipes).",
+    )
+    features.add_argument("--out", required=True, help="the .safetensors file to write")
+    features.add_argument("--model", default="tiny", help="the model whose text encoder to use (default tiny)")
+    features.add_argument("--model-preset", help="architecture of an official checkpoint")
+    features.add_argument("--text-encoder", help="the text encoder (default: what the model needs)")
+    features.add_argument("--prompt", action="append", help="a prompt to include (repeatable)")
+    features.add_argument("--no-families", action="store_true", help="only the --prompt prompts")
+    features.set_defaults(run=_text_features)
 
     info = commands.add_parser("info", help="what models, weights and devices this machine has")
     info.set_defaults(run=_info)

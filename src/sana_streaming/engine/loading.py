@@ -97,7 +97,8 @@ def load_vae(spec: str | None, model: SanaStreamingTransformer, *, device: torch
 
 
 def load_text_encoder(spec: str | None, model: SanaStreamingTransformer, *, device: torch.device) -> Loaded:
-    """MiniLM (default, ships with the package) or Gemma-2-2B-IT (official) from a folder or the local cache."""
+    """MiniLM (default, ships with the package) or Gemma-2-2B-IT (official) from a folder or the local cache, or
+    features precomputed for known prompts ("features:PATH", see ``sana-streaming text-features``)."""
     from sana_streaming.text.gemma import GemmaTextEncoder
     from sana_streaming.text.minilm import MiniLMTextEncoder
 
@@ -109,6 +110,14 @@ def load_text_encoder(spec: str | None, model: SanaStreamingTransformer, *, devi
         encoder = GemmaTextEncoder(OFFICIAL_TEXT_ID, device=device)
     elif spec.startswith("gemma:"):
         encoder = GemmaTextEncoder(spec.removeprefix("gemma:"), device=device)
+    elif spec.startswith("features:"):
+        from sana_streaming.text.precomputed import PrecomputedTextEncoder
+
+        encoder = PrecomputedTextEncoder(spec.removeprefix("features:"))
+        if encoder.feature_dim != model.cfg.caption_channels:
+            raise ValueError(
+                f"{spec}: {encoder.feature_dim}-wide features, the model expects {model.cfg.caption_channels}"
+            )
     elif Path(spec).expanduser().is_dir():
         config = Path(spec).expanduser() / "config.json"
         kind = json.loads(config.read_text()).get("model_type", "") if config.is_file() else ""
@@ -117,7 +126,9 @@ def load_text_encoder(spec: str | None, model: SanaStreamingTransformer, *, devi
         else:
             encoder = MiniLMTextEncoder(spec, max_tokens=model.cfg.caption_length, device=device)
     else:
-        raise WeightsNotFoundError(f"text encoder not found: {spec!r} (use minilm, gemma, gemma:PATH or a folder)")
+        raise WeightsNotFoundError(
+            f"text encoder not found: {spec!r} (use minilm, gemma, gemma:PATH, features:PATH or a folder)"
+        )
     return Loaded(CachedTextEncoder(encoder), [])
 
 
