@@ -280,7 +280,15 @@ def _make_pairs(args: argparse.Namespace) -> int:
 
     inputs = _sample_inputs(args.inputs)
     if args.long:
-        manifest = make_long_manifest(inputs, Path(args.out) / "manifest.jsonl", families=args.families, seed=args.seed)
+        manifest = make_long_manifest(
+            inputs,
+            Path(args.out) / "manifest.jsonl",
+            families=args.families,
+            seed=args.seed,
+            clip_format=None if args.clip_format == "mkv" else args.clip_format,
+            fps=args.fps,
+            size=args.size,
+        )
     else:
         manifest = make_pairs(
             inputs,
@@ -291,6 +299,7 @@ def _make_pairs(args: argparse.Namespace) -> int:
             fps=args.fps,
             size=args.size,
             seed=args.seed,
+            clip_format=args.clip_format,
             progress=not args.quiet,
         )
     print(f"wrote {manifest}")
@@ -563,6 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--size", type=_parse_resolution, default=(384, 224), help="WIDTHxHEIGHT")
     pairs.add_argument("--seed", type=int, default=0)
     pairs.add_argument("--long", action="store_true", help="a stage-2 manifest of whole videos")
+    pairs.add_argument(
+        "--clip-format",
+        choices=("mkv", "npy"),
+        default="mkv",
+        help="mkv: lossless FFV1 (compact); npy: raw arrays, read without PyAV (with --long: the videos are "
+        "stored as arrays at --fps and --size)",
+    )
     pairs.add_argument("--quiet", action="store_true")
     pairs.set_defaults(run=_make_pairs)
 

@@ -14,6 +14,9 @@ FLOAT_SLACK = 0.1
 _CHANNELS = (1, 3, 4)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")  # still images the io layer reads
+
+
 class VideoError(ValueError):
     """Bad video input or output. ``str(err)`` is one line meant for a user: it names the file or URL, the value
     and what was expected."""

@@ -12,9 +12,8 @@ import numpy as np
 
 from sana_streaming.io.base import VideoSink, VideoSource
 from sana_streaming.io.decode import reason
-from sana_streaming.io.frames import VideoError, VideoFrame, check_fps
+from sana_streaming.io.frames import IMAGE_SUFFIXES, VideoError, VideoFrame, check_fps
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_FOLDER_FPS = 16.0
 
 

@@ -105,3 +105,49 @@ def test_errors_and_skips(tmp_path, pair_inputs):
         with pytest.raises(VideoError, match="make_pairs made no clips: every input was shorter than its 100 frames"):
             make_pairs([carphone], tmp_path, frames=100, progress=False)
     assert any(str(w.message).endswith("carphone_pristine.mp4 has 65 frames, fewer than 100; skipped") for w in caught)
+
+
+def test_npy_clips_hold_the_same_pairs(tmp_path, pair_inputs):
+    """clip_format="npy": the same frames as the lossless .mkv pairs, read back through the dataset functions."""
+    inputs = [pair_inputs[1], pair_inputs[3]]
+    kwargs = {"clips_per_input": 2, "frames": 9, "images_frames": 9, "size": (64, 48), "progress": False}
+    mkv = read_manifest(make_pairs(inputs, tmp_path / "mkv", **kwargs))
+    npy = read_manifest(make_pairs(inputs, tmp_path / "npy", clip_format="npy", **kwargs))
+    for a, b in zip(mkv, npy, strict=True):
+        assert b.source.endswith("_source.npy") and b.edited.endswith("_edited.npy")
+        assert (a.prompt, a.family, a.params, a.origin) == (b.prompt, b.family, b.params, b.origin)
+        info = probe(b.source)
+        assert (info.width, info.height, info.num_frames) == (64, 48, 9)
+        for clip_a, clip_b in ((a.source, b.source), (a.edited, b.edited)):
+            assert np.array_equal(read_window(clip_a, 2, 5, 16.0), read_window(clip_b, 2, 5, 16.0))
+    with pytest.raises(VideoError, match="ends before frame 9"):
+        read_window(npy[0].source, 5, 9, 16.0)
+    with pytest.raises(ValueError, match="clip_format must be one of mkv, npy"):
+        make_pairs(inputs, tmp_path / "x", clip_format="webm", **kwargs)
+
+
+def test_long_videos_as_arrays(tmp_path):
+    from sana_streaming.train.data.datasets import LongVideoDataset
+
+    video = sample_clip("carphone_pristine.mp4")
+    manifest = make_long_manifest([video], tmp_path / "long" / "manifest.jsonl", clip_format="npy", size=(64, 48))
+    record = read_manifest(manifest)[0]
+    assert record.video.endswith("0000_carphone_pristine.npy")
+    expected = np.stack([fit_frame(f.image, (64, 48), "crop") for f in open_source(video, fps=16.0)])
+    assert np.array_equal(np.load(record.video), expected)
+    item = LongVideoDataset(manifest, num_frames=9, size=(64, 48))[0]
+    assert item["video"].shape == (3, 9, 48, 64)
+
+
+def test_opencv_reads_input_videos_like_pyav(tmp_path):
+    """Without PyAV, make_pairs decodes its input videos with OpenCV: the same frames at the same rate, up to
+    the two libraries' YUV -> RGB rounding."""
+    from sana_streaming.train.data.make_pairs import _OpenCVVideo
+
+    video = sample_clip("carphone_pristine.mp4")
+    reference = np.stack([f.image for f in open_source(video, fps=16.0)]).astype(np.int16)
+    with _OpenCVVideo(video, 16.0) as source:
+        assert source.num_frames is not None and abs(source.num_frames - len(reference)) <= 1
+        frames = np.stack([f.image for f in source]).astype(np.int16)
+    assert frames.shape == reference.shape
+    assert np.abs(frames - reference).mean() < 2.0

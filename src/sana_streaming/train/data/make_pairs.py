@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sana_streaming.io import fit_frame, open_source
-from sana_streaming.io.frames import VideoError, check_fps, check_size, to_uint8_rgb
-from sana_streaming.io.images import IMAGE_SUFFIXES, read_image
+from sana_streaming.io.frames import IMAGE_SUFFIXES, VideoError, VideoFrame, check_fps, check_size, to_uint8_rgb
+from sana_streaming.io.transform import FrameRateResampler, fit_frame
 from sana_streaming.train.data.camera import camera_path, render_path
 from sana_streaming.train.data.edits import FAMILIES, EditFamily, get_family
 from sana_streaming.train.data.manifest import LongRecord, PairRecord, write_manifest
-from sana_streaming.train.data.video import LOSSLESS_SUFFIX, probe, write_lossless
+from sana_streaming.train.data.video import CLIP_SUFFIXES, probe, write_clip
 
 MANIFEST_NAME = "manifest.jsonl"
 STILL_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
@@ -40,6 +39,7 @@ def make_pairs(
     size: tuple[int, int] = (384, 224),
     seed: int = 0,
     images_frames: int = 33,
+    clip_format: str = "mkv",
     progress: bool = True,
 ) -> Path:
     """Write paired clips and their manifest.
@@ -55,6 +55,8 @@ def make_pairs(
         size: (width, height) of the clips; video frames are scaled to cover it and centre-cropped.
         seed: seed of every random choice (starts, camera moves, parameters, prompt phrasings).
         images_frames: frames per clip filmed over a still image.
+        clip_format: "mkv" (FFV1, lossless, about 1.1 MB for 33 frames at 384x224) or "npy" (uncompressed
+            arrays, 8.5 MB, read without PyAV).
         progress: show a progress bar.
 
     Returns:
@@ -65,6 +67,7 @@ def make_pairs(
     _check_count("frames", frames)
     _check_count("images_frames", images_frames)
     size, fps = check_size(size), check_fps(fps, "make_pairs")
+    suffix = _clip_suffix(clip_format)
     out_dir = Path(out_dir)
     records: list[PairRecord] = []
     with tqdm(total=len(inputs) * clips_per_input, desc="making pairs", unit="clip", disable=not progress) as bar:
@@ -76,7 +79,7 @@ def make_pairs(
                 family = FAMILIES[names[len(records) % len(names)]]
                 stem = f"{input_index:04d}_{_safe_name(path.stem)}_{clip_index:02d}"
                 clip_rng = np.random.default_rng([seed, input_index, clip_index])
-                records.append(_write_pair(clip, family, clip_rng, out_dir / "clips" / stem, fps, origin))
+                records.append(_write_pair(clip, family, clip_rng, out_dir / "clips" / stem, fps, origin, suffix))
                 bar.update()
             bar.update(clips_per_input - len(clips))
     if not records:
@@ -85,12 +88,12 @@ def make_pairs(
 
 
 def _write_pair(
-    clip: np.ndarray, family: EditFamily, rng: np.random.Generator, stem: Path, fps: float, origin: str
+    clip: np.ndarray, family: EditFamily, rng: np.random.Generator, stem: Path, fps: float, origin: str, suffix: str
 ) -> PairRecord:
     """Edit ``clip`` (T, H, W, 3) uint8 with fresh parameters and write both clips next to ``stem``."""
     params = family.sample_params(rng)
-    source = write_lossless(f"{stem}_source{LOSSLESS_SUFFIX}", clip, fps)
-    edited = write_lossless(f"{stem}_edited{LOSSLESS_SUFFIX}", family.apply(clip, params), fps)
+    source = write_clip(f"{stem}_source{suffix}", clip, fps)
+    edited = write_clip(f"{stem}_edited{suffix}", family.apply(clip, params), fps)
     return PairRecord(
         source=str(source.absolute()),
         edited=str(edited.absolute()),
@@ -122,7 +125,7 @@ def _input_clips(path: Path, count: int, length: int, fps: float, size: tuple[in
 def _video_clips(path: Path, count: int, length: int, fps: float, size: tuple[int, int], rng) -> list:
     """Random windows of ``length`` frames, resampled to ``fps`` and fitted to ``size``; decodes only as far as
     the last window (all of the video when its length is unknown)."""
-    with open_source(path, fps=fps) as source:
+    with _open_video(path, fps) as source:
         total = source.num_frames
         starts = None if total is None else _starts(path, total, count, length, rng)
         if starts == []:
@@ -148,6 +151,60 @@ def _video_clips(path: Path, count: int, length: int, fps: float, size: tuple[in
     return clips
 
 
+def _open_video(path: Path, fps: float):
+    """The video's frames resampled to ``fps``: through PyAV when it is installed, else through OpenCV."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return _OpenCVVideo(path, fps)
+    from sana_streaming.io.sources import open_source
+
+    return open_source(path, fps=fps)
+
+
+class _OpenCVVideo:
+    """A video file read by OpenCV (its own FFmpeg), resampled to ``fps`` (for machines without PyAV)."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        import cv2
+
+        self.path, self.fps = path, fps
+        self.capture = cv2.VideoCapture(str(path))
+        if not self.capture.isOpened():
+            raise VideoError(f"not a video file: {path}")
+        native = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.native_fps = native if native > 0 else fps
+        self.num_frames = int(count * fps / self.native_fps) if count > 0 else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.capture.release()
+
+    def __iter__(self):
+        import cv2
+
+        resampler = FrameRateResampler(self.fps)
+        index, last = 0, None
+        while True:
+            ok, image = self.capture.read()
+            if not ok:
+                break
+            last = VideoFrame(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), index / self.native_fps, index)
+            index += 1
+            yield from resampler.push(last)
+        if last is not None:
+            yield from resampler.flush(last.time + 1 / self.native_fps)
+
+
+def _clip_suffix(clip_format: str) -> str:
+    if clip_format not in CLIP_SUFFIXES:
+        raise ValueError(f"clip_format must be one of {', '.join(CLIP_SUFFIXES)}, got {clip_format!r}")
+    return CLIP_SUFFIXES[clip_format]
+
+
 def _starts(path: Path, total: int, count: int, length: int, rng) -> list[int]:
     if total < length:
         warnings.warn(f"{path} has {total} frames, fewer than {length}; skipped", stacklevel=4)
@@ -159,6 +216,8 @@ def read_still(path: str | Path) -> np.ndarray:
     """An image file, or a .npy array of one frame, as (H, W, 3) uint8 RGB."""
     path = Path(path)
     if path.suffix.lower() != ".npy":
+        from sana_streaming.io.images import read_image
+
         return read_image(path)
     try:
         array = np.load(path, allow_pickle=False)
@@ -171,9 +230,20 @@ def read_still(path: str | Path) -> np.ndarray:
 
 
 def make_long_manifest(
-    videos: Sequence[str | Path], out_path: str | Path, *, families: Sequence[str] | None = None, seed: int = 0
+    videos: Sequence[str | Path],
+    out_path: str | Path,
+    *,
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+    clip_format: str | None = None,
+    fps: float = 16.0,
+    size: tuple[int, int] = (384, 224),
 ) -> Path:
     """A stage 2 manifest: each long video gets an instruction from the families (round-robin) and its inverse.
+
+    Args:
+        clip_format: None lists the videos as they are; "npy" first stores each one resampled to ``fps`` and
+            fitted to ``size`` as an array beside the manifest (read without PyAV; large).
 
     Returns:
         ``out_path``.
@@ -182,7 +252,17 @@ def make_long_manifest(
     rng = np.random.default_rng(seed)
     records = []
     for index, video in enumerate(map(Path, videos)):
-        probe(video)  # fail now, naming the file, rather than in a training worker
+        if clip_format is None:
+            probe(video)  # fail now, naming the file, rather than in a training worker
+        else:
+            suffix = _clip_suffix(clip_format)
+            if not video.is_file():
+                raise VideoError(f"input not found: {video}")
+            with _open_video(video, check_fps(fps, "make_long_manifest")) as source:
+                frames = np.stack([fit_frame(frame.image, check_size(size), "crop") for frame in source])
+            video = write_clip(
+                Path(out_path).parent / "long" / f"{index:04d}_{_safe_name(video.stem)}{suffix}", frames, fps
+            )
         family = FAMILIES[names[index % len(names)]]
         prompt, reverse = _pick(family.prompts, rng), _pick(family.reverse_prompts, rng)
         records.append(LongRecord(str(video.absolute()), prompt, reverse, family.name))
