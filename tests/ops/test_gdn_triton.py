@@ -86,6 +86,46 @@ def test_triton_gdn_in_the_interpreter(chunks, with_state, sizes):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def check_compiled(device: str) -> None:
+    """Under torch.compile the kernel call is one opaque operator whose declared shapes and strides hold."""
+    from sana_streaming.ops.gdn.triton_kernel import gdn_triton
+
+    args = [a.to(device) for a in random_inputs(batch=1, heads=2, frames=5, spatial=37, dk=20, dv=12, seed=4)]
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32  # Triton's interpreter has no bfloat16
+    low = [a.to(dtype) if a.dim() == 5 else a for a in args]
+
+    def call(*tensors):
+        out, kv, z = gdn_triton(*tensors, chunks=(2, 3), out_dtype=dtype, block_s=16)
+        return out.float() * 2, kv, z
+
+    eager = call(*low)
+    compiled = torch.compile(call, fullgraph=True)(*low)
+    for got, want in zip(compiled, eager, strict=True):
+        torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+
+def test_triton_gdn_is_one_opaque_operator_under_compile():
+    if torch.cuda.is_available():
+        pytest.skip("the native GPU test covers this")
+    if tuple(int(p) for p in __import__("numpy").__version__.split(".")[:2]) >= (2, 3):
+        pytest.skip("Triton 3.6's interpreter needs numpy < 2.3")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", "from tests.ops.test_gdn_triton import check_compiled; check_compiled('cpu')"],
+        cwd=root,
+        env={**os.environ, "TRITON_INTERPRET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.gpu
+def test_triton_gdn_under_compile_on_gpu():
+    check_compiled("cuda")
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("chunks", [None, (2, 3)])

@@ -263,12 +263,123 @@ def gdn_triton(
     and C, ``block_rows`` state rows per program in phase B (16 or more), ``splits`` token splits in phase
     A (None: enough programs for about two waves of a large GPU), ``scan_precision`` of the state products
     in phase B ("ieee" float32, or "tf32x3": three TF32 tensor-core passes, near float32).
+
+    Under ``torch.compile`` the call is one opaque operator (``sana_streaming::gdn_triton``): the compiler
+    neither traces nor re-specialises the kernels (inside a compiled block it had made the output pass 3x
+    slower), it only knows the output shapes.
     """
-    batch, heads, frames, tokens, dk = q.shape
-    dv = v.shape[-1]
-    chunks = chunks or (frames,)
+    frames = q.shape[2]
+    chunks = tuple(chunks or (frames,))
     if sum(chunks) != frames:
         raise ValueError(f"chunk sizes {chunks} do not add up to {frames} frames")
+    return _gdn_op(
+        q,
+        k,
+        v,
+        q_rot,
+        k_rot,
+        beta,
+        decay,
+        state_kv,
+        state_z,
+        list(chunks),
+        float(eps),
+        int(block_s),
+        int(block_rows),
+        int(splits or 0),
+        scan_precision,
+        out_dtype,
+    )
+
+
+@torch.library.custom_op("sana_streaming::gdn_triton", mutates_args=())
+def _gdn_op(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    q_rot: Tensor,
+    k_rot: Tensor,
+    beta: Tensor,
+    decay: Tensor,
+    state_kv: Tensor | None,
+    state_z: Tensor | None,
+    chunks: list[int],
+    eps: float,
+    block_s: int,
+    block_rows: int,
+    splits: int,
+    scan_precision: str,
+    out_dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return _gdn_launch(
+        q,
+        k,
+        v,
+        q_rot,
+        k_rot,
+        beta,
+        decay,
+        state_kv,
+        state_z,
+        tuple(chunks),
+        eps,
+        block_s,
+        block_rows,
+        splits,
+        scan_precision,
+        out_dtype,
+    )
+
+
+@_gdn_op.register_fake
+def _(
+    q,
+    k,
+    v,
+    q_rot,
+    k_rot,
+    beta,
+    decay,
+    state_kv,
+    state_z,
+    chunks,
+    eps,
+    block_s,
+    block_rows,
+    splits,
+    scan_precision,
+    out_dtype,
+):
+    batch, heads, frames, tokens, dk = q.shape
+    dv = v.shape[-1]
+    out = q.new_empty(batch, frames, tokens, heads, dv, dtype=out_dtype).permute(0, 3, 1, 2, 4)
+    return (
+        out,
+        q.new_empty(batch, heads, dv, dk, dtype=torch.float32),
+        q.new_empty(batch, heads, dk, dtype=torch.float32),
+    )
+
+
+def _gdn_launch(
+    q,
+    k,
+    v,
+    q_rot,
+    k_rot,
+    beta,
+    decay,
+    state_kv,
+    state_z,
+    chunks,
+    eps,
+    block_s,
+    block_rows,
+    splits,
+    scan_precision,
+    out_dtype,
+) -> tuple[Tensor, Tensor, Tensor]:
+    batch, heads, frames, tokens, dk = q.shape
+    dv = v.shape[-1]
     block_d = max(16, triton.next_power_of_2(max(dk, dv)))
     block_r = min(max(16, block_rows), block_d)
     precision = "ieee" if q.dtype == torch.float32 else "tf32"  # fp32 inputs keep fp32 products
@@ -356,4 +467,4 @@ def gdn_triton(
         BLOCK_D=block_d,
         PRECISION=precision,
     )
-    return out.permute(0, 3, 1, 2, 4), final[..., :dv, :dk], final_z[..., :dk]
+    return out.permute(0, 3, 1, 2, 4), final[..., :dv, :dk].contiguous(), final_z[..., :dk].contiguous()
