@@ -1,0 +1,1 @@
+"""The ``sana-streaming`` subcommands, one module per area; ``cli.py`` assembles them."""
