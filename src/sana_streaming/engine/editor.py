@@ -20,6 +20,7 @@ from torch import Tensor
 from sana_streaming.engine.live import LiveReader
 from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
 from sana_streaming.engine.schedule import PromptSchedule
+from sana_streaming.engine.stats import ChunkTiming, EditorStats, StageTimer
 from sana_streaming.io.frames import VideoFrame, to_uint8_rgb
 from sana_streaming.io.transform import FrameRateResampler, fit_frame, side_by_side
 from sana_streaming.models.state import StreamState
@@ -54,42 +55,6 @@ class EditorConfig:
     transition_chunks: int = 0
     side_by_side: bool = False
     max_lag_chunks: int = 2
-
-
-@dataclass
-class ChunkTiming:
-    index: int
-    frames: int
-    encode_ms: float
-    denoise_ms: float
-    decode_ms: float
-    total_ms: float
-
-
-@dataclass
-class EditorStats:
-    """What a stream cost: per-chunk timings, time to first frame, drops."""
-
-    chunks: list[ChunkTiming] = field(default_factory=list)
-    frames_in: int = 0
-    frames_out: int = 0
-    dropped: int = 0
-    time_to_first_frame: float | None = None
-    started: float | None = None
-
-    def summary(self) -> dict:
-        totals = [c.total_ms for c in self.chunks]
-        elapsed = sum(totals) / 1000
-        return {
-            "chunks": len(self.chunks),
-            "frames_in": self.frames_in,
-            "frames_out": self.frames_out,
-            "dropped": self.dropped,
-            "time_to_first_frame_s": self.time_to_first_frame,
-            "chunk_ms_median": float(np.median(totals)) if totals else None,
-            "chunk_ms_max": max(totals) if totals else None,
-            "processing_fps": self.frames_out / elapsed if elapsed else None,
-        }
 
 
 class _PromptState:
@@ -368,7 +333,7 @@ class StreamingEditor:
         return condition
 
     def _run_chunk(self, frames: list[VideoFrame], last: bool) -> list[VideoFrame]:
-        timer = _Timer(self.device)
+        timer = StageTimer(self.device)
         ratio = self.vae.cfg.temporal_compression
         first = not self.stats.chunks
         count = len(frames)
@@ -404,28 +369,4 @@ class StreamingEditor:
         self.stats.frames_out += len(out)
         if self.stats.time_to_first_frame is None and out and self.stats.started is not None:
             self.stats.time_to_first_frame = time.perf_counter() - self.stats.started
-        return out
-
-
-class _Timer:
-    """Stage timings of one chunk: CUDA events on the GPU (no sync until read), a wall clock on the CPU."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.marks: list[tuple[str, object]] = [("start", self._now())]
-
-    def _now(self):
-        if self.cuda:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            return event
-        return time.perf_counter()
-
-    def mark(self, name: str) -> None:
-        self.marks.append((name, self._now()))
-
-    def elapsed_ms(self) -> dict[str, float]:
-        out = {}
-        for (_, a), (name, b) in zip(self.marks[:-1], self.marks[1:], strict=True):
-            out[name] = a.elapsed_time(b) if self.cuda else (b - a) * 1000
         return out
