@@ -210,6 +210,8 @@ def test_precision_options(clip16, tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(["edit", str(clip16), "-p", "night", "--fast", *FAST]) == 2
         assert "--fast needs a CUDA GPU" in one_error_line(capsys)
+        assert main(["edit", str(clip16), "-p", "night", "--gdn", "triton", *FAST]) == 2
+        assert "the Triton GDN kernel needs a CUDA device" in one_error_line(capsys)
 
 
 def test_info_lists_devices_presets_and_weights(capsys):
@@ -238,6 +240,7 @@ def test_help_describes_every_option(capsys):
         "--compile",
         "--cuda-graphs",
         "--fast",
+        "--gdn",
     ):
         assert option in text
 

@@ -40,6 +40,7 @@ def _build_editor(args: argparse.Namespace):
         "fp8" if fast and args.precision == "bf16" else args.precision,
         compile=args.compile or fast,
         cuda_graphs=args.cuda_graphs or fast,
+        gdn=args.gdn,
     )
     if args.prompt_schedule:
         editor.schedule = PromptSchedule.load(args.prompt_schedule)
@@ -144,6 +145,11 @@ def add_parsers(commands) -> None:
     )
     edit.add_argument("--compile", action="store_true", help="torch.compile the DiT blocks (slower first chunks)")
     edit.add_argument("--cuda-graphs", action="store_true", help="replay the steady-state DiT calls as CUDA graphs")
+    edit.add_argument(
+        "--gdn",
+        choices=("chunkwise", "triton"),
+        help="GDN implementation: chunkwise (PyTorch, default) or triton (CUDA)",
+    )
     edit.add_argument(
         "--fast", action="store_true", help="the fastest GPU path: --precision fp8 --compile --cuda-graphs"
     )

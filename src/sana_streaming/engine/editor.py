@@ -147,7 +147,9 @@ class StreamingEditor:
             warnings.warn(note, stacklevel=2)
         return editor
 
-    def accelerate(self, precision: str = "bf16", *, compile: bool = False, cuda_graphs: bool = False) -> list[str]:
+    def accelerate(
+        self, precision: str = "bf16", *, compile: bool = False, cuda_graphs: bool = False, gdn: str | None = None
+    ) -> list[str]:
         """Make the DiT faster, in place: call once, before editing.
 
         Args:
@@ -156,16 +158,23 @@ class StreamingEditor:
             compile: ``torch.compile`` every block, and run the VAE channels-last with its activations compiled
                 (the first chunks of a stream then take longer: see :meth:`warmup`).
             cuda_graphs: replay the steady-state streaming calls as CUDA graphs (CUDA only).
+            gdn: the GDN implementation, "chunkwise" (PyTorch) or "triton" (the fused kernel, CUDA only);
+                None keeps the model's.
 
         Returns:
             notes for the user (e.g. that FP8 is emulated on this device).
         """
         from sana_streaming.engine.compile import accelerate_vae, compile_model
+        from sana_streaming.nn.gdn import set_gdn_backend
         from sana_streaming.ops.quant.policy import fp8_supported, get_policy, quantize_
 
         notes = []
         if cuda_graphs and self.device.type != "cuda":
             raise ValueError("CUDA graphs need a CUDA device")
+        if gdn is not None:
+            if gdn == "triton" and self.device.type != "cuda":
+                raise ValueError("the Triton GDN kernel needs a CUDA device")
+            set_gdn_backend(self.model, gdn)
         policy = get_policy(precision)
         if quantize_(self.model, policy, nvfp4="fp8") and not fp8_supported(self.device):
             notes.append(f"precision {policy.name!r}: this device has no FP8 units, so FP8 is emulated (slower)")
