@@ -11,7 +11,6 @@ Shapes (bf16, 20 heads of 112): a steady streaming chunk's self-attention, 2,640
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from triton.testing import do_bench
 
-from sana_streaming.engine.bench import bench_record
+from sana_streaming.engine.bench import bench_record, save_record
 
 HEADS, HEAD_DIM = 20, 112
 SHAPES = {"steady self-attention": (2640, 9680), "first chunk": (4400, 4400), "cross-attention": (2640, 300)}
@@ -83,8 +82,7 @@ def main() -> None:
     record = bench_record("python benchmarks/attention_backends.py", {"shapes": rows})
     record["benchmark"] = "benchmarks/attention_backends.py"
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        save_record(record, args.out)
 
 
 if __name__ == "__main__":

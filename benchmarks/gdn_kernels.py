@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from triton.testing import do_bench
 
-from sana_streaming.engine.bench import bench_record
+from sana_streaming.engine.bench import bench_record, save_record
 from sana_streaming.nn.gdn import GatedDeltaNetAttention
 from sana_streaming.nn.rope import rope_table
 from sana_streaming.ops.gdn.chunkwise import gdn_chunkwise
@@ -153,8 +153,7 @@ def main() -> None:
     record = bench_record("python benchmarks/gdn_kernels.py", {"rows": rows})
     record["benchmark"] = "benchmarks/gdn_kernels.py"
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        save_record(record, args.out)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from sana_streaming.commands.common import cuda_available, parse_resolution, quiet_libraries, sample_inputs
 
@@ -31,9 +30,7 @@ def _bench(args: argparse.Namespace) -> int:
         body.update(bench.run_gpu_bench(args.preset, args.frames, args.variants, args.memory_frames, args.resolution))
     record = bench.bench_record(line, body)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        print(f"wrote {bench.save_record(record, args.out)}")
     else:
         print(json.dumps(record, indent=2))
     return 0
@@ -53,7 +50,6 @@ CALIBRATION_PROMPTS = (
 
 def _mpq_search(args: argparse.Namespace) -> int:
     import copy
-    import json
 
     from sana_streaming.engine import bench, loading, mpq
     from sana_streaming.ops.quant.policy import POLICIES, quantize_, save_policy
@@ -97,8 +93,7 @@ def _mpq_search(args: argparse.Namespace) -> int:
     record["benchmark"] = "sana-streaming mpq-search"
     record["model"] = {"spec": args.model, "config": model.cfg.name, "dtype": str(dtype).removeprefix("torch.")}
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+        bench.save_record(record, args.out)
     chosen = report["chosen"]
     print(
         f"policy {args.out_policy}: RelRMSE {chosen['rel_rmse']:.4f} (budget {report['budget']:.4f}; all-FP8 "

@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import itertools
+import json
 import os
 import platform
 import statistics
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -245,6 +247,14 @@ def run_gpu_bench(preset: str, frames: int, variants: list[str], memory_frames: 
         "vae_channels_last_compiled": vae_fast,
         "tf32_float32_matmuls": True,
     }
+
+
+def save_record(record: dict, path: str | os.PathLike) -> Path:
+    """Write a benchmark record as indented JSON (folders created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
 
 
 def bench_record(args_line: str, body: dict) -> dict:
