@@ -8,6 +8,11 @@
 #   full      the bench's default progression of variants (all-softmax ... Triton + FP8 + compile + graphs)
 #   kernels   GDN kernels at the 720p size (alone and inside a compiled block) and the attention backends
 #   mpq       mpq-search on the 2B model (synthetic calibration, 2 block ranges)
+#   pairs     the default model's data: pairs and long videos, as arrays, from the carried clips (.data/clips:
+#             carry ".data") and scikit-image's photographs (run it first in every call that trains)
+#   vae       the tiny causal VAE for $VAE_STEPS steps; weights back in float16 ($OUT/tiny_vae/)
+#   bidirectional  the tiny bidirectional editor for $BI_STEPS steps on .data/tiny_vae and the precomputed
+#             .data/text.safetensors (sana-streaming text-features); weights back in float16
 set -u
 export PYTHONPATH="$PWD/src:$PWD" PYTHONUNBUFFERED=1
 export GIT_COMMIT="${GIT_COMMIT:-unknown}"
@@ -23,6 +28,17 @@ step() {  # step NAME SECONDS COMMAND...
     grep -v -i "warn" "$OUT/$name.log" | tail -n 12
 }
 
+export_half() {  # export_half vae|dit RUN_DIR DEST: the final weights in float16 (a file must stay under 16 MiB)
+    cp "$2/log.jsonl" "$3_log.jsonl"
+    python3 -c "
+import sys, torch
+from sana_streaming.models.transformer import SanaStreamingTransformer
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+kind = VideoAutoencoder if sys.argv[1] == 'vae' else SanaStreamingTransformer
+kind.from_pretrained(sys.argv[2] + '/final', dtype=torch.float16).save_pretrained(sys.argv[3])
+" "$1" "$2" "$3"
+}
+
 for what in "$@"; do
     case $what in
         tests) step tests 300 python3 -m pytest -q -m gpu tests -p no:cacheprovider \
@@ -35,6 +51,25 @@ for what in "$@"; do
             step attention 90 python3 benchmarks/attention_backends.py --out "$OUT/attention_backends_h200.json" ;;
         mpq) step mpq 400 $CLI mpq-search --synthetic --frames 57 --ranges 2 --model sana-streaming-2b-720p \
             --quiet --out "$OUT/mpq_search_2b_h200.json" --out-policy "$OUT/mpq_policy_2b.json" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq)"; exit 2 ;;
+        pairs)
+            mkdir -p /tmp/data/stills
+            python3 -c "
+import numpy as np, skimage.data as d
+for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field'):
+    np.save(f'/tmp/data/stills/{name}.npy', getattr(d, name)())
+"
+            step pairs 240 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
+                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-12}" --quiet
+            step long 120 $CLI make-pairs .data/clips/*.mp4 --long --clip-format npy --out /tmp/data/long --quiet ;;
+        vae)
+            step vae_train 480 $CLI train recipes/tiny_vae.toml data.manifest=/tmp/data/pairs/manifest.jsonl \
+                run.out_dir=/tmp/runs/tiny_vae run.steps="${VAE_STEPS:-5000}" run.save_every=1000 --quiet
+            export_half vae /tmp/runs/tiny_vae "$OUT/tiny_vae" ;;
+        bidirectional)
+            step bi_train 540 $CLI train recipes/tiny_bidirectional.toml data.manifest=/tmp/data/pairs/manifest.jsonl \
+                vae.path=.data/tiny_vae "text.encoder='features:.data/text.safetensors'" \
+                run.out_dir=/tmp/runs/tiny_bidirectional run.steps="${BI_STEPS:-2000}" run.save_every=500 --quiet
+            export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pairs, vae, bidirectional)"; exit 2 ;;
     esac
 done
