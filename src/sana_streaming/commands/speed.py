@@ -96,8 +96,8 @@ def _mpq_search(args: argparse.Namespace) -> int:
         bench.save_record(record, args.out)
     chosen = report["chosen"]
     print(
-        f"policy {args.out_policy}: RelRMSE {chosen['rel_rmse']:.4f} (budget {report['budget']:.4f}; all-FP8 "
-        f"{report['presets']['fp8']['rel_rmse']:.4f}, paper {report['presets']['paper']['rel_rmse']:.4f}), "
+        f"policy {args.out_policy}: RelRMSE {chosen['rel_rmse']:.3g} (budget {report['budget']:.3g}; all-FP8 "
+        f"{report['presets']['fp8']['rel_rmse']:.3g}, paper {report['presets']['paper']['rel_rmse']:.3g}), "
         f"idealized speed-up {chosen['idealized_speedup']:.2f}x (all-FP8 "
         f"{report['presets']['fp8']['idealized_speedup']:.2f}x), {len(chosen['rules'])} rules"
     )
