@@ -273,3 +273,31 @@ def test_eval_reports_stability_and_fidelity(tmp_path, capsys):
     )
     assert main(["eval", str(tmp_path / "missing.mp4"), str(edited), "--quiet"]) == 2
     assert "input not found" in one_error_line(capsys)
+
+
+def test_the_default_model_loads_from_the_package_folder(clip16, tmp_path, monkeypatch, capsys):
+    """--model default: a clear error until the weights ship; then the DiT and its VAE from the package folder."""
+    from sana_streaming.engine import loading
+    from sana_streaming.vae.autoencoder import VideoAutoencoder
+    from sana_streaming.vae.config import get_vae_config
+
+    monkeypatch.setattr(loading, "DEFAULT_WEIGHTS", tmp_path / "weights" / "default")
+    assert main(["edit", str(clip16), "-p", "night", "--model", "default", *FAST]) == 2
+    assert "the trained default model is not shipped yet" in one_error_line(capsys)
+    torch.manual_seed(0)
+    SanaStreamingTransformer(get_config("tiny")).save_pretrained(loading.DEFAULT_WEIGHTS / "model")
+    assert main(["edit", str(clip16), "-p", "night", "--model", "default", *FAST]) == 2
+    assert "the trained default VAE is not shipped yet" in one_error_line(capsys)
+    vae = VideoAutoencoder(get_vae_config("tiny"))
+    with torch.no_grad():
+        for p in vae.parameters():
+            p.copy_(torch.randn_like(p) * 0.05)
+    vae.save_pretrained(loading.DEFAULT_WEIGHTS / "vae")
+    out = tmp_path / "default.mp4"
+    assert main(["edit", str(clip16), "-p", "night", "--model", "default", "-o", str(out), *FAST]) == 0
+    assert probe(out)[0] == 57
+    loaded = loading.load_vae(
+        loading.vae_spec_for("default", None), None, device=torch.device("cpu"), dtype=torch.float32
+    )
+    torch.testing.assert_close(loaded.part.encoder.conv_in.conv.weight, vae.encoder.conv_in.conv.weight)
+    assert not loaded.notes  # trained weights: no "random weights" note

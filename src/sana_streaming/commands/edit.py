@@ -19,7 +19,7 @@ def _build_editor(args: argparse.Namespace):
     device = loading.resolve_device(args.device)
     dtype = loading.resolve_dtype(args.dtype, device)
     model = loading.load_model(args.model, preset=args.model_preset, device=device, dtype=dtype, seed=args.seed)
-    vae = loading.load_vae(args.vae, model.part, device=device, dtype=dtype)
+    vae = loading.load_vae(loading.vae_spec_for(args.model, args.vae), model.part, device=device, dtype=dtype)
     text = loading.load_text_encoder(args.text_encoder, model.part, device=device)
     window = CacheWindow(None if args.window == 0 else args.window, sink=not args.no_sink)
     sampler = SamplerConfig(timesteps_for_steps(args.steps), window=window, efficient_cache=args.efficient_cache)

@@ -69,7 +69,7 @@ def _mpq_search(args: argparse.Namespace) -> int:
         latent_frames = 1 + (args.frames - 1) // 8  # LTX-2's 8x temporal compression
         cal = mpq.synthetic_calibration(model, hw, latent_frames, len(prompts), args.seed)
     else:
-        vae = loading.load_vae(args.vae, model, device=device, dtype=dtype).part
+        vae = loading.load_vae(loading.vae_spec_for(args.model, args.vae), model, device=device, dtype=dtype).part
         text = loading.load_text_encoder(args.text_encoder, model, device=device).part
         clip = sample_inputs([args.clip])[0] if args.clip == "samples" else args.clip
         resolution = args.resolution or loading.default_resolution(vae)

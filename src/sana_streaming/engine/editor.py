@@ -137,7 +137,9 @@ class StreamingEditor:
         torch_device = loading.resolve_device(device)
         torch_dtype = loading.resolve_dtype(dtype, torch_device)
         dit = loading.load_model(model, preset=model_preset, device=torch_device, dtype=torch_dtype)
-        autoencoder = loading.load_vae(vae, dit.part, device=torch_device, dtype=torch_dtype)
+        autoencoder = loading.load_vae(
+            loading.vae_spec_for(model, vae), dit.part, device=torch_device, dtype=torch_dtype
+        )
         text = loading.load_text_encoder(text_encoder, dit.part, device=torch_device)
         for note in dit.notes + autoencoder.notes + text.notes:
             warnings.warn(note, stacklevel=2)
