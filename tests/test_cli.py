@@ -301,3 +301,17 @@ def test_the_default_model_loads_from_the_package_folder(clip16, tmp_path, monke
     )
     torch.testing.assert_close(loaded.part.encoder.conv_in.conv.weight, vae.encoder.conv_in.conv.weight)
     assert not loaded.notes  # trained weights: no "random weights" note
+
+
+def test_eval_model_scores_each_family(clip16, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "eval.json"
+    args = ["eval-model", "--clip", str(clip16), "--frames", "33", "--families", "invert", "blur"]
+    assert main([*args, "--resolution", "64x32", "--quiet", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "invert" in table and "VAE reconstruction PSNR" in table and "mean PSNR" in table
+    record = json.loads(out.read_text())
+    assert list(record["families"]) == ["invert", "blur"] and record["clip"]["frames"] == 33
+    assert main(["eval-model", "--families", "oil", "--quiet"]) == 2
+    assert "unknown edit family 'oil'" in one_error_line(capsys)

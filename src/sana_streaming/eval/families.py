@@ -1,0 +1,113 @@
+"""How well an editor does the classical edits it was trained on, on a clip it never saw.
+
+For every edit family: the family's first prompt, one parameter draw (fixed by the seed), the ground truth
+``family.apply(clip, params)``, the editor's output for the prompt, and the metrics of :func:`evaluate` against
+that ground truth (PSNR, SSIM, warp error beside the ground truth's, chunk-boundary jump ratio). Also the VAE's
+own reconstruction PSNR on the clip (causal streaming encode and decode), the ceiling of every edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from sana_streaming.eval import metrics
+from sana_streaming.eval.report import PSNR_CAP_DB, evaluate
+
+# The issue's targets for the default model on the held-out clip.
+TARGETS = {"vae_psnr_db": 27.0, "mean_psnr_db": 22.0, "warp_ratio": 1.2, "jump_ratio": 1.5}
+
+
+@torch.no_grad()
+def vae_reconstruction_psnr(vae, clip: np.ndarray, first_chunk: int = 33, chunk: int = 24) -> float:
+    """Mean per-frame PSNR (dB) of the clip (T, H, W, 3) uint8 through the causal VAE, chunk by chunk."""
+    device = next(vae.parameters()).device
+    encoder, decoder = vae.encoder_stream(), vae.decoder_stream()
+    usable = first_chunk + chunk * ((len(clip) - first_chunk) // chunk) if len(clip) >= first_chunk else 0
+    if usable == 0:
+        raise ValueError(f"the clip has {len(clip)} frames; the VAE check needs at least {first_chunk}")
+    out = []
+    for start, end in [(0, first_chunk), *((s, s + chunk) for s in range(first_chunk, usable, chunk))]:
+        video = torch.from_numpy(clip[start:end]).to(device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+        latents = vae.encode_chunk(video.to(vae.dtype), encoder)
+        pixels = vae.decode_chunk(latents, decoder)[0].float().clamp(-1, 1)
+        out.append(((pixels + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy())
+    decoded = np.concatenate(out)
+    return float(np.minimum(metrics.psnr(decoded, clip[:usable]), PSNR_CAP_DB).mean())
+
+
+def ground_truths(clip: np.ndarray, families: Sequence[str] | None = None, *, seed: int = 0) -> dict:
+    """{family: (its first prompt, one parameter draw, the family's edit of ``clip``)}, draws fixed by ``seed``."""
+    from sana_streaming.train.data.edits import FAMILIES, get_family
+
+    names = list(FAMILIES) if families is None else [get_family(name).name for name in families]
+    out = {}
+    for index, name in enumerate(names):
+        family = FAMILIES[name]
+        params = family.sample_params(np.random.default_rng([seed, index]))
+        out[name] = (family.prompts[0], params, family.apply(clip, params))
+    return out
+
+
+def family_benchmark(
+    edit: Callable[[np.ndarray, str], np.ndarray],
+    clip: np.ndarray,
+    families: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    first_chunk: int = 33,
+    chunk: int = 24,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Edit ``clip`` (T, H, W, 3) uint8 with every family's prompt through ``edit(frames, prompt)`` and score it.
+
+    Returns:
+        {"families": {name: row}, "mean_psnr_db": float, "worst_warp_ratio": float, "worst_jump_ratio": float}
+        where a row has the prompt, the parameters and the :func:`evaluate` summary figures.
+    """
+    rows = {}
+    for name, (prompt, params, truth) in ground_truths(clip, families, seed=seed).items():
+        if progress is not None:
+            progress(name)
+        edited = edit(clip, prompt)
+        report = evaluate(clip, edited, truth, first_chunk=first_chunk, chunk=chunk)
+        summary = report["summary"]
+        rows[name] = {
+            "prompt": prompt,
+            "params": params,
+            "psnr_db": summary["fidelity"]["psnr_db"],
+            "ssim": summary["fidelity"]["ssim"],
+            "warp_error": summary["edited"]["warp_error"],
+            "truth_warp_error": summary["reference"]["warp_error"],
+            "warp_ratio": summary["fidelity"]["warp_error_over_reference"],
+            "jump_ratio": summary["edited"]["jump_ratio"],
+        }
+    return {
+        "families": rows,
+        "mean_psnr_db": float(np.mean([r["psnr_db"] for r in rows.values()])),
+        "worst_warp_ratio": float(np.nanmax([r["warp_ratio"] for r in rows.values()])),
+        "worst_jump_ratio": float(np.nanmax([r["jump_ratio"] for r in rows.values()])),
+    }
+
+
+def format_family_table(result: dict, vae_psnr_db: float | None = None) -> str:
+    """The per-family figures and the targets, as a terminal table."""
+    lines = [f"{'family':<16}{'PSNR dB':>9}{'SSIM':>8}{'warp':>8}{'truth':>8}{'ratio':>8}{'jumps':>8}  prompt"]
+    for name, row in result["families"].items():
+        lines.append(
+            f"{name:<16}{row['psnr_db']:>9.2f}{row['ssim']:>8.3f}{row['warp_error']:>8.2f}"
+            f"{row['truth_warp_error']:>8.2f}{row['warp_ratio']:>8.2f}{row['jump_ratio']:>8.2f}  {row['prompt']}"
+        )
+    checks = [
+        ("mean PSNR", result["mean_psnr_db"], ">=", TARGETS["mean_psnr_db"]),
+        ("worst warp ratio", result["worst_warp_ratio"], "<=", TARGETS["warp_ratio"]),
+        ("worst jump ratio", result["worst_jump_ratio"], "<=", TARGETS["jump_ratio"]),
+    ]
+    if vae_psnr_db is not None:
+        checks.insert(0, ("VAE reconstruction PSNR", vae_psnr_db, ">=", TARGETS["vae_psnr_db"]))
+    for label, value, op, target in checks:
+        met = value >= target if op == ">=" else value <= target
+        lines.append(f"{label}: {value:.2f} (target {op} {target:g}: {'met' if met else 'not met'})")
+    return "\n".join(lines)
