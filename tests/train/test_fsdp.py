@@ -72,3 +72,19 @@ def test_fsdp_streaming_stage_equals_one_process(tmp_path):
     got = load_file(str(tmp_path / "two" / "final" / "model.safetensors"))
     for key, value in expected.items():
         torch.testing.assert_close(got[key], value, atol=1e-5, rtol=1e-4, msg=key)
+
+
+def _first_two_steps(out_dir) -> list[dict]:
+    return _bidirectional(out_dir, stop_after=2)
+
+
+def test_fsdp_checkpoints_resume_on_another_number_of_processes(tmp_path):
+    """Checkpoints hold whole tensors: two processes stop after two steps, one process finishes the run, and the
+    losses are those of one uninterrupted process."""
+    torch.set_num_threads(1)
+    single = _bidirectional(tmp_path / "one")
+    rows = run_processes(_first_two_steps, 2, tmp_path / "moved") + _bidirectional(tmp_path / "moved")
+    assert [r["step"] for r in rows] == list(range(STEPS))
+    for a, b in zip(single, rows, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
