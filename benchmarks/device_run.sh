@@ -8,6 +8,7 @@
 #   full      the bench's default progression of variants (all-softmax ... Triton + FP8 + compile + graphs)
 #   kernels   GDN kernels at the 720p size (alone and inside a compiled block) and the attention backends
 #   mpq       mpq-search on the 2B model (synthetic calibration, 2 block ranges)
+#   pool      aggregate frames/s of 1, 2 and 4 concurrent streams per GPU (StreamPool, every visible GPU)
 #   pairs     the default model's data: pairs and long videos, as arrays, from the carried clips (.data/clips:
 #             carry ".data") and scikit-image's photographs (run it first in every call that trains)
 #   vae       the tiny causal VAE for $VAE_STEPS steps; weights back in float16 ($OUT/tiny_vae/)
@@ -51,6 +52,10 @@ for what in "$@"; do
             step attention 90 python3 benchmarks/attention_backends.py --out "$OUT/attention_backends_h200.json" ;;
         mpq) step mpq 400 $CLI mpq-search --synthetic --frames 57 --ranges 2 --model sana-streaming-2b-720p \
             --quiet --out "$OUT/mpq_search_2b_h200.json" --out-policy "$OUT/mpq_policy_2b.json" ;;
+        pool)
+            devices=$(python3 -c "import torch; print(' '.join(f'cuda:{i}' for i in range(torch.cuda.device_count())))")
+            step pool 540 python3 benchmarks/pool_throughput.py --devices $devices --streams-per-device 1 2 4 \
+                --compile --out "$OUT/pool_throughput_h200.json" ;;
         pairs)
             mkdir -p /tmp/data/stills
             python3 -c "
@@ -70,6 +75,6 @@ for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
                 vae.path=.data/tiny_vae "text.encoder='features:.data/text.safetensors'" \
                 run.out_dir=/tmp/runs/tiny_bidirectional run.steps="${BI_STEPS:-2000}" run.save_every=500 --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pairs, vae, bidirectional)"; exit 2 ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, pairs, vae, bidirectional)"; exit 2 ;;
     esac
 done

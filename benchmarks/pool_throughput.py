@@ -1,0 +1,114 @@
+"""Aggregate frames/s of many concurrent edit streams over several GPUs (``StreamPool``), frames in to frames out.
+
+Every stream is driven by its own thread, pushing chunks of random frames at the model's resolution; the
+figure is all streams' output frames over the wall time once every stream has passed its first chunk. The
+2B preset runs with random weights, the LTX-2 VAE preset with random weights and random text features (no
+weights needed): speed does not depend on the values.
+
+    python benchmarks/pool_throughput.py --devices cuda:0 cuda:1 --streams-per-device 1 2 4 \\
+        --out benchmarks/results/pool_throughput_h200x2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sana_streaming.engine.bench import bench_record, save_record
+from sana_streaming.engine.pool import StreamPool
+from sana_streaming.models.config import get_config
+from sana_streaming.text.base import TextEncoder
+from sana_streaming.text.precomputed import save_text_features
+
+PROMPTS = ["make it a watercolor painting", "turn it into night", "make it a pencil sketch"]
+
+
+class _RandomText(TextEncoder):
+    def __init__(self, width: int, tokens: int) -> None:
+        self.feature_dim, self.max_tokens, self.name = width, tokens, "random"
+
+    def encode(self, prompts):
+        gen = torch.Generator().manual_seed(0)
+        features = torch.randn(len(prompts), self.max_tokens, self.feature_dim, generator=gen)
+        return features, torch.ones(len(prompts), self.max_tokens, dtype=torch.int64)
+
+
+def run(devices: list[str], per_device: int, chunks: int, spec: dict) -> dict:
+    width, height = spec["resolution"]
+    video = np.random.default_rng(0).integers(0, 256, (33 + 24 * chunks, height, width, 3), dtype=np.uint8)
+    with StreamPool(devices, **spec) as pool:
+        streams = [pool.open(PROMPTS[i % len(PROMPTS)]) for i in range(per_device * len(devices))]
+        pool.push(streams[0], video[:33])  # compile / allocate once per worker before timing
+        pool.flush(streams[0])
+        pool.close(streams[0])
+        streams[0] = pool.open(PROMPTS[0])
+        counts, starts = [0] * len(streams), [0.0] * len(streams)
+
+        def drive(i: int) -> None:
+            pool.push(streams[i], video[:33])
+            starts[i] = time.perf_counter()  # after the first chunk: steady state
+            for c in range(chunks):
+                counts[i] += len(pool.push(streams[i], video[33 + 24 * c : 57 + 24 * c]))
+
+        threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(streams))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - min(starts)
+    return {
+        "devices": devices,
+        "streams": len(streams),
+        "frames": sum(counts),
+        "seconds": elapsed,
+        "aggregate_fps": sum(counts) / elapsed,
+        "per_stream_fps": sum(counts) / elapsed / len(streams),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", nargs="+", default=["cuda:0"])
+    parser.add_argument("--streams-per-device", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--chunks", type=int, default=8, help="timed chunks of 24 frames per stream")
+    parser.add_argument("--preset", default="sana-streaming-2b-720p")
+    parser.add_argument("--precision", default="fp8")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    cfg = get_config(args.preset)
+    features = Path(tempfile.mkdtemp()) / "text.safetensors"
+    save_text_features(_RandomText(cfg.caption_channels, cfg.caption_length), PROMPTS, features)
+    spec = {
+        "model": args.preset,
+        "vae": "ltx2" if cfg.in_channels == 128 else "tiny",
+        "text_encoder": f"features:{features}",
+        "resolution": (1280, 704) if cfg.in_channels == 128 else (384, 224),
+        "precision": args.precision,
+        "compile": args.compile,
+    }
+    rows = []
+    for per_device in args.streams_per_device:
+        rows.append(run(args.devices, per_device, args.chunks, spec))
+        row = rows[-1]
+        print(
+            f"{row['streams']} streams on {len(args.devices)} device(s): {row['aggregate_fps']:.1f} frames/s "
+            f"({row['per_stream_fps']:.1f} per stream)",
+            flush=True,
+        )
+    record = bench_record(
+        "python benchmarks/pool_throughput.py", {"spec": {**spec, "text_encoder": "random"}, "rows": rows}
+    )
+    record["benchmark"] = "benchmarks/pool_throughput.py"
+    if args.out:
+        save_record(record, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""StreamPool: streams placed on the least-loaded worker, each edited exactly as a lone editor would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sana_streaming.engine.editor import StreamingEditor
+from sana_streaming.engine.pool import StreamPool
+
+SPEC = {"model": "tiny", "resolution": (64, 32), "dtype": "float32"}
+
+
+def frames(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 48, 80, 3), dtype=np.uint8)
+
+
+@pytest.mark.filterwarnings("ignore:model 'tiny' has random weights", "ignore:VAE 'tiny' has random weights")
+def test_streams_are_placed_and_edited_like_single_editors():
+    first, second = frames(33 + 24, 1), frames(33 + 5, 2)
+    with StreamPool(["cpu", "cpu"], **SPEC) as pool:
+        a, b, c = (pool.open(p) for p in ("make it night", "pencil sketch", "make it night"))
+        placed = [pool.workers.index(pool._placement[s]) for s in (a, b, c)]
+        assert placed == [0, 1, 0]  # the least-loaded worker each time
+        got_a = pool.push(a, first[:40]) + pool.push(a, first[40:]) + pool.flush(a)
+        got_b = pool.push(b, second) + pool.flush(b)
+        pool.close(c)
+        d = pool.open("pencil sketch")
+        assert pool.workers.index(pool._placement[d]) == 0  # c's place was freed
+        with pytest.raises(ValueError, match="no open stream 2"):
+            pool.push(c, first)
+        with pytest.raises(RuntimeError, match=r"worker on cpu: PromptError"):
+            pool.set_prompt(d, "   ")
+    for video, prompt, got in ((first, "make it night", got_a), (second, "pencil sketch", got_b)):
+        editor = StreamingEditor.from_pretrained("tiny", device="cpu", resolution=(64, 32), dtype="float32")
+        editor.set_prompt(prompt)
+        want = [f.image for f in editor.push(video) + editor.flush()]
+        assert len(got) == len(video) and all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+def test_a_worker_that_cannot_load_says_so():
+    with pytest.raises(RuntimeError, match=r"worker on cpu: .*model not found"):
+        StreamPool(["cpu"], model="no-such-model", timeout=120)
+    with pytest.raises(ValueError, match="CUDA graphs"):
+        StreamPool(["cpu"], model="tiny", cuda_graphs=True)
