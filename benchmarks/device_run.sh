@@ -9,6 +9,8 @@
 #   kernels   GDN kernels at the 720p size (alone and inside a compiled block) and the attention backends
 #   mpq       mpq-search on the 2B model (synthetic calibration, 2 block ranges)
 #   pool      aggregate frames/s of 1, 2 and 4 concurrent streams per GPU (StreamPool, every visible GPU)
+#   train2b   stage 1 of the 2B model (FSDP2, activation checkpointing, 81 frames at 1280x704, random weights)
+#             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory
 #   pairs     the default model's data: pairs and long videos, as arrays, from the carried clips (.data/clips:
 #             carry ".data") and scikit-image's photographs (run it first in every call that trains)
 #   vae       the tiny causal VAE for $VAE_STEPS steps; weights back in float16 ($OUT/tiny_vae/)
@@ -56,6 +58,10 @@ for what in "$@"; do
             devices=$(python3 -c "import torch; print(' '.join(f'cuda:{i}' for i in range(torch.cuda.device_count())))")
             step pool 540 python3 benchmarks/pool_throughput.py --devices $devices --streams-per-device 1 2 4 \
                 --compile --out "$OUT/pool_throughput_h200.json" ;;
+        train2b)
+            gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+            step train2b 540 torchrun --standalone --nproc_per_node "$gpus" benchmarks/train_throughput.py --scale 2b \
+                --steps 3 --warmup 1 --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
         pairs)
             mkdir -p /tmp/data/stills
             python3 -c "
@@ -75,6 +81,6 @@ for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
                 vae.path=.data/tiny_vae "text.encoder='features:.data/text.safetensors'" \
                 run.out_dir=/tmp/runs/tiny_bidirectional run.steps="${BI_STEPS:-2000}" run.save_every=500 --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, pairs, vae, bidirectional)"; exit 2 ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, vae, bidirectional)"; exit 2 ;;
     esac
 done

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from sana_streaming.text.base import TextEncoder
-from sana_streaming.train.distributed import World
+from sana_streaming.train.distributed import World, init_world, local_device
 from sana_streaming.train.recipe import load_recipe
 from sana_streaming.train.trainer import make_stage
 
@@ -71,15 +71,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(recipe, device: torch.device, steps: int, warmup: int) -> dict:
+def measure(recipe, device: torch.device, steps: int, warmup: int, world: World | None = None, text=None) -> dict:
     stage_name = recipe.run.stage
     if stage_name == "streaming":
         frames, paired = 1 + 8 * (recipe.dmd.latent_frames - 1), False
     else:
         frames, paired = recipe.data.num_frames, True
     size = tuple(recipe.data.buckets[0])
-    dataset = synthetic_clips(max(8, recipe.data.batch_size), frames, size, paired)
-    stage = make_stage(recipe, device, World(), dataset, text_encoder=RandomFeatures())
+    big = frames * size[0] * size[1] > 10**7  # a 720p clip is 0.9 GB in float32: make only one batch of them
+    dataset = synthetic_clips(recipe.data.batch_size if big else max(8, recipe.data.batch_size), frames, size, paired)
+    world = world or World()
+    stage = make_stage(recipe, device, world, dataset, text_encoder=text or RandomFeatures())
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for step in range(warmup):
@@ -95,7 +97,8 @@ def measure(recipe, device: torch.device, steps: int, warmup: int) -> dict:
     params = sum(p.numel() for p in getattr(stage, trained).parameters())
     row = {
         "stage": stage_name,
-        "recipe": f"recipes/tiny_{stage_name}.toml",
+        "recipe": recipe.run.name,
+        "processes": world.size,
         "grad_checkpointing": recipe.run.grad_checkpointing,
         "batch_size": recipe.data.batch_size,
         "clip": {"frames": frames, "width": size[0], "height": size[1]},
@@ -104,11 +107,19 @@ def measure(recipe, device: torch.device, steps: int, warmup: int) -> dict:
         "warmup_steps": warmup,
         "seconds_per_step": seconds / steps,
         "samples_per_s": steps * recipe.data.batch_size / seconds,
+        "samples_per_s_per_process": steps * recipe.data.batch_size / seconds / world.size,
+        "video_tokens_per_s_per_process": _video_tokens(recipe, frames, size) * steps / seconds / world.size,
         "last_losses": {k: float(v) for k, v in values.items()},
     }
     if device.type == "cuda":
         row["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     return row
+
+
+def _video_tokens(recipe, frames: int, size: tuple[int, int]) -> int:
+    """Latent tokens of one global batch (the DiT's sequence length times the batch)."""
+    spatial = 32 if recipe.vae.preset == "ltx2" or recipe.vae.path else 16
+    return recipe.data.batch_size * (1 + (frames - 1) // 8) * (size[0] // spatial) * (size[1] // spatial)
 
 
 def main() -> None:
@@ -118,8 +129,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
+    parser.add_argument(
+        "--scale",
+        choices=("tiny", "2b"),
+        default="tiny",
+        help="2b: recipes/2b_bidirectional.toml (FSDP2, activation checkpointing, 81 frames at 1280x704) with the "
+        "LTX-2 VAE preset and Gemma-shaped features, random weights; run it under torchrun for several GPUs",
+    )
+    parser.add_argument("--batch-per-process", type=int, default=1, help="2b: clips per process and step")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = local_device(args.device)
+    world = init_world(device, "fsdp") if args.scale == "2b" else World()
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -135,17 +155,20 @@ def main() -> None:
         "weights": "random (recipe vae.path and dmd.teacher replaced by the presets)",
         "stages": [],
     }
+    text = RandomFeatures(2304, 300) if args.scale == "2b" else RandomFeatures()
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
-        for name in args.stages:
+        for name in args.stages if args.scale == "tiny" else ["bidirectional"]:
             overrides = [f"run.out_dir={tmp}/{name}", "vae.path=", "dmd.teacher="]
-            runs.append(load_recipe(ROOT / "recipes" / f"tiny_{name}.toml", overrides))
-            if name == "bidirectional":
+            if args.scale == "2b":
+                overrides += ["vae.preset='ltx2'", f"data.batch_size={args.batch_per_process * world.size}"]
+            runs.append(load_recipe(ROOT / "recipes" / f"{args.scale}_{name}.toml", overrides))
+            if name == "bidirectional" and args.scale == "tiny":
                 runs.append(
                     dataclasses.replace(runs[-1], run=dataclasses.replace(runs[-1].run, grad_checkpointing=True))
                 )
         for recipe in runs:
-            row = measure(recipe, device, args.steps, args.warmup)
+            row = measure(recipe, device, args.steps, args.warmup, world, text)
             result["stages"].append(row)
             tag = " (activation checkpointing)" if row["grad_checkpointing"] else ""
             memory = f", peak {row['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in row else ""
@@ -154,7 +177,7 @@ def main() -> None:
                 f"{row['seconds_per_step']:.3f} s/step{memory}",
                 flush=True,
             )
-            if args.out:  # after every stage, so a run cut short keeps what it measured
+            if args.out and world.main:  # after every stage, so a run cut short keeps what it measured
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(result, indent=2) + "\n")
 
