@@ -43,3 +43,12 @@ def test_a_worker_that_cannot_load_says_so():
         StreamPool(["cpu"], model="no-such-model", timeout=120)
     with pytest.raises(ValueError, match="CUDA graphs"):
         StreamPool(["cpu"], model="tiny", cuda_graphs=True)
+
+
+@pytest.mark.filterwarnings("ignore:model 'tiny' has random weights", "ignore:VAE 'tiny' has random weights")
+def test_a_worker_that_dies_is_reported_at_once():
+    with StreamPool(["cpu"], **SPEC) as pool:
+        stream = pool.open("make it night")
+        pool.workers[0].process.kill()
+        with pytest.raises(RuntimeError, match=r"worker on cpu exited \(code -9\)"):
+            pool.push(stream, frames(9, 0))

@@ -17,6 +17,7 @@ import dataclasses
 import multiprocessing as mp
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,6 +100,12 @@ class StreamPool:
                 worker.requests.put(("stop", None, ()))
         for worker in self.workers:
             worker.process.join(timeout=30)
+            if worker.process.is_alive():
+                worker.process.kill()
+            # a request still queued for a dead worker must not hold this process at exit
+            worker.requests.cancel_join_thread()
+            worker.requests.close()
+            worker.replies.close()
 
     def __enter__(self) -> StreamPool:
         return self
@@ -119,10 +126,17 @@ class StreamPool:
             return self._answer(worker)
 
     def _answer(self, worker: _Worker):
-        try:
-            kind, value = worker.replies.get(timeout=self.timeout)
-        except queue.Empty:
-            raise RuntimeError(f"worker on {worker.device} did not answer within {self.timeout:g} s") from None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                kind, value = worker.replies.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not worker.process.is_alive():  # killed, or out of memory: say so instead of waiting
+                    code = worker.process.exitcode
+                    raise RuntimeError(f"worker on {worker.device} exited (code {code})") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"worker on {worker.device} did not answer within {self.timeout:g} s") from None
         if kind == "error":
             raise RuntimeError(f"worker on {worker.device}: {value}")
         return value
