@@ -58,8 +58,12 @@ class StreamPool:
             process = ctx.Process(target=_serve, args=(device, spec, requests, replies), daemon=True)
             process.start()
             self.workers.append(_Worker(device, requests, replies, process, threading.Lock()))
-        for worker in self.workers:  # wait until every worker has its model (or report why it has not)
-            self._answer(worker)
+        try:
+            for worker in self.workers:  # wait until every worker has its model (or report why it has not)
+                self._answer(worker)
+        except BaseException:
+            self.shutdown()
+            raise
         self._placement: dict[int, _Worker] = {}
         self._next_id = 0
         self._lock = threading.Lock()
