@@ -39,3 +39,26 @@ def sample_inputs(inputs: list[str]) -> list[str]:
         else:
             out.append(item)
     return out
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, vae: bool = True) -> None:
+    """--model, --model-preset, --vae and --text-encoder, as every command that loads an editor takes them."""
+    parser.add_argument(
+        "--model",
+        default="tiny",
+        help="preset name (random weights), model folder, official checkpoint .pth/.safetensors, or default "
+        "(the trained default model) (default: tiny)",
+    )
+    parser.add_argument(
+        "--model-preset", help="architecture of an official checkpoint (default sana-streaming-2b-720p)"
+    )
+    if vae:
+        parser.add_argument(
+            "--vae",
+            help="VAE preset, folder (diffusers layout) or cached id such as Lightricks/LTX-2 (default: matches the "
+            "model)",
+        )
+    parser.add_argument(
+        "--text-encoder",
+        help="minilm, gemma, gemma:PATH, features:PATH (precomputed) or a folder (default: matches the model)",
+    )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sana_streaming.commands.common import parse_resolution, quiet_libraries, sample_inputs
+from sana_streaming.commands.common import add_model_arguments, parse_resolution, quiet_libraries, sample_inputs
 
 
 def _make_pairs(args: argparse.Namespace) -> int:
@@ -123,9 +123,7 @@ def add_parsers(commands) -> None:
         "--text-encoder features:PATH (edit, mpq-search) or text.encoder = 'features:PATH' (training recipes).",
     )
     features.add_argument("--out", required=True, help="the .safetensors file to write")
-    features.add_argument("--model", default="tiny", help="the model whose text encoder to use (default tiny)")
-    features.add_argument("--model-preset", help="architecture of an official checkpoint")
-    features.add_argument("--text-encoder", help="the text encoder (default: what the model needs)")
+    add_model_arguments(features, vae=False)
     features.add_argument("--prompt", action="append", help="a prompt to include (repeatable)")
     features.add_argument("--no-families", action="store_true", help="only the --prompt prompts")
     features.set_defaults(run=_text_features)

