@@ -88,11 +88,11 @@ def _mpq_search(args: argparse.Namespace) -> int:
     policy = report.pop("policy")
     save_policy(policy, args.out_policy)
     if device.type == "cuda":  # measured speed, NVFP4 layers as FP8 (no NVFP4 kernels before Blackwell)
-        speed = {"reference_chunk_ms": mpq.chunk_latency_ms(model, cal)}
+        speed = {"reference_chunk_ms": mpq.chunk_latency_ms(model, tuple(cal.source.shape[-2:]))}
         for name, candidate in (("fp8", POLICIES["fp8"]), ("searched", policy)):
             fast = copy.deepcopy(model)
             quantize_(fast, candidate, nvfp4="fp8")
-            speed[f"{name}_chunk_ms"] = mpq.chunk_latency_ms(fast, cal)
+            speed[f"{name}_chunk_ms"] = mpq.chunk_latency_ms(fast, tuple(cal.source.shape[-2:]))
             del fast
         report["speed_eager"] = speed
     record = bench.bench_record("sana-streaming mpq-search " + " ".join(sys.argv[2:]), report)

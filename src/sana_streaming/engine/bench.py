@@ -97,7 +97,7 @@ def stream_dit(model, latent_frames: int, latent_hw, memory_chunks: tuple[int, .
     sampler = StreamingSampler(runner or model)
     bounds = chunk_boundaries(latent_frames)
     cfg = model.cfg
-    text = model.encode_text(torch.randn(1, 300, cfg.caption_channels, device=device, dtype=torch.bfloat16))
+    text = model.encode_text(torch.randn(1, 300, cfg.caption_channels, device=device, dtype=model.dtype))
     state = sampler.init_state(1, latent_hw, bounds[1])
     run = StreamRun()
     torch.cuda.reset_peak_memory_stats()
@@ -210,11 +210,12 @@ def run_gpu_bench(preset: str, frames: int, variants: list[str], memory_frames: 
         except Exception as err:  # one broken variant must not lose the others' numbers
             results[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}
             print(f"{name:<22} failed: {results[name]['error']}", flush=True)
+            model = runner = None
+            torch.cuda.empty_cache()
             continue
-        finally:
-            if name != variants[-1] or name not in results or "error" in results[name]:
-                model = runner = None
-                torch.cuda.empty_cache()
+        if name != variants[-1]:  # the last variant's model also makes the memory run below
+            model = runner = None
+            torch.cuda.empty_cache()
         row = results[name]
         print(
             f"{name:<22} {row['dit_fps']:7.1f} DiT fps   p50 {row['chunk_ms_p50']:6.1f} ms   "

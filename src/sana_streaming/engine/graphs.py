@@ -77,7 +77,7 @@ class CudaGraphRunner:
         self._graphs: dict[tuple, _Captured] = {}
         self._text: TextCondition | None = None  # one static prompt for every graph of this runner
         self._last_text: TextCondition | None = None
-        self._state_id: int | None = None
+        self._graphed_state: StreamState | None = None  # held, so a new state can never reuse its id
         self._state: StreamState | None = None
         self._state_request: tuple | None = None
         self.replays = 0
@@ -105,9 +105,9 @@ class CudaGraphRunner:
         return tuple(x.shape), write_cache, slot
 
     def forward_chunk(self, x, source, timestep, text, state, *, write_cache=False):
-        if id(state) != self._state_id:  # a new stream: the graphs of the previous one read freed buffers
+        if state is not self._graphed_state:  # a new stream: the graphs of the previous one read other buffers
             self._graphs.clear()
-            self._state_id = id(state)
+            self._graphed_state = state
         key = self._key(x, state, write_cache)
         if key is None:
             return self.model.forward_chunk(x, source, timestep, text, state, write_cache=write_cache)

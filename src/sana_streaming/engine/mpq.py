@@ -212,27 +212,12 @@ def search(
     }
 
 
-@torch.no_grad()
-def chunk_latency_ms(model: SanaStreamingTransformer, cal: Calibration, chunks: int = 6) -> float:
-    """Median CUDA time of a steady-state chunk (4 steps + refresh), eager."""
-    device = next(model.parameters()).device
-    features, mask = cal.prompts[0]
-    text = model.encode_text(features.to(device, model.dtype), mask.to(device))
-    sampler = StreamingSampler(model)
-    latent_hw = tuple(cal.source.shape[-2:])
-    state = sampler.init_state(1, latent_hw, 5)
-    times = []
-    for c in range(chunks):
-        frames = 5 if c == 0 else 3
-        noise = torch.randn(1, model.cfg.in_channels, frames, *latent_hw, device=device)
-        source = torch.randn(1, model.cfg.source_channels, frames, *latent_hw, device=device)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        sampler.denoise_chunk(noise, source, text, state)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return float(np.median(times[2:] or times))
+def chunk_latency_ms(model: SanaStreamingTransformer, latent_hw: tuple[int, int], chunks: int = 6) -> float:
+    """Median CUDA time of a steady-state chunk (4 steps + refresh), eager: the bench's stream, timed."""
+    from sana_streaming.engine.bench import stream_dit
+
+    run = stream_dit(model, 5 + 3 * (chunks - 1), latent_hw, ())  # a first chunk of 5 latent frames, then 3s
+    return float(np.median(run.chunk_ms[2:] or run.chunk_ms))
 
 
 def synthetic_calibration(
@@ -264,24 +249,15 @@ def clip_calibration(
 ) -> Calibration:
     """A real clip (its first ``frames`` frames at 16 fps, fitted to ``resolution``) encoded by the causal VAE,
     and the prompts encoded by the text encoder."""
-    from sana_streaming.io.sources import open_source
-    from sana_streaming.io.transform import fit_frame
+    from sana_streaming.eval.report import load_clip
 
-    source = open_source(clip, fps=16)
-    images = []
-    try:
-        for frame in source:
-            images.append(fit_frame(frame.image, resolution))
-            if len(images) == frames:
-                break
-    finally:
-        source.close()
+    images = load_clip(clip, fps=16, size=resolution, max_frames=frames).frames
     ratio = vae.cfg.temporal_compression
-    usable = 1 + ratio * ((len(images) - 1) // ratio) if images else 0
+    usable = 1 + ratio * ((len(images) - 1) // ratio)
     if usable < 1 + ratio:
         raise ValueError(f"{clip}: {len(images)} frames at 16 fps; the calibration needs at least {1 + ratio}")
     device = next(vae.parameters()).device
-    pixels = torch.from_numpy(np.stack(images[:usable])).to(device).permute(3, 0, 1, 2)[None]
+    pixels = torch.from_numpy(images[:usable]).to(device).permute(3, 0, 1, 2)[None]
     latents = vae.normalize(vae.encode(pixels.to(vae.dtype) / 127.5 - 1)).float().cpu()
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(1, model.cfg.in_channels, *latents.shape[2:], generator=gen)

@@ -80,11 +80,12 @@ def evaluate(
     motion = metrics.SourceMotion.of(source, bar)
     bar.close()
     boundaries = metrics.chunk_transitions(len(source), first_chunk, chunk)
-    cuts = metrics.scene_cuts(metrics.warp_errors(source, motion))
+    warps = {name: metrics.warp_errors(frames, motion) for name, frames in clips.items()}
+    cuts = metrics.scene_cuts(warps["source"])
     per_frame: dict[str, dict[str, list]] = {"warp_error": {}, "brightness": {}, "low_pass_change": {}}
     summary: dict[str, dict] = {}
     for name, frames in clips.items():
-        warp = metrics.warp_errors(frames, motion)
+        warp = warps[name]
         warp[cuts] = np.nan  # no motion to follow across a cut in the source
         bright = metrics.brightness(frames)
         low = metrics.low_pass_changes(frames)

@@ -41,24 +41,4 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
 
 
-__all__ = [
-    "CallbackSink",
-    "FileSource",
-    "FrameRateResampler",
-    "ImageFolderSink",
-    "ImageFolderSource",
-    "Mp4Sink",
-    "NetworkSink",
-    "NetworkSource",
-    "PushSource",
-    "VideoError",
-    "VideoFrame",
-    "VideoSink",
-    "VideoSource",
-    "WebcamSource",
-    "fit_frame",
-    "open_sink",
-    "open_source",
-    "side_by_side",
-    "to_uint8_rgb",
-]
+__all__ = sorted(_WHERE)

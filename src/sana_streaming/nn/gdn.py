@@ -21,8 +21,22 @@ def _fused_triton(*args, **kwargs):
     return gdn_triton(*args, **kwargs)
 
 
+def _output_in(recurrence):
+    """A float32 recurrence whose output is returned in ``out_dtype`` (the Triton kernel writes it so itself)."""
+
+    def run(*args, out_dtype: torch.dtype = torch.float32, **kwargs):
+        out, state_kv, state_z = recurrence(*args, **kwargs)
+        return out.to(out_dtype), state_kv, state_z
+
+    return run
+
+
 # Implementations of the bidirectional recurrence, same arguments and results (see ops/gdn).
-GDN_BACKENDS = {"reference": gdn_bidirectional, "chunkwise": gdn_chunkwise, "triton": _fused_triton}
+GDN_BACKENDS = {
+    "reference": _output_in(gdn_bidirectional),
+    "chunkwise": _output_in(gdn_chunkwise),
+    "triton": _fused_triton,
+}
 
 
 def set_gdn_backend(model: nn.Module, name: str) -> None:
@@ -119,10 +133,9 @@ class GatedDeltaNetAttention(nn.Module):
         """
         batch, tokens, channels = x.shape
         feats = self.features(x, frames, rope)
-        extra = {"out_dtype": x.dtype} if self.backend == "triton" else {}  # written token-major in x's dtype
         out, state_kv, state_z = GDN_BACKENDS[self.backend](
-            *feats.as_args(), chunks=chunks, state_kv=state_kv, state_z=state_z, eps=self.eps, **extra
+            *feats.as_args(), chunks=chunks, state_kv=state_kv, state_z=state_z, eps=self.eps, out_dtype=x.dtype
         )
-        out = out.permute(0, 2, 3, 1, 4).reshape(batch, tokens, channels).to(x.dtype)
+        out = out.permute(0, 2, 3, 1, 4).reshape(batch, tokens, channels)
         out = out * F.silu(self.output_gate(x).float()).to(x.dtype)
         return self.proj(out), state_kv, state_z

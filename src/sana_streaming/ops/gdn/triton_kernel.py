@@ -311,73 +311,7 @@ def _gdn_op(
     scan_precision: str,
     out_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    return _gdn_launch(
-        q,
-        k,
-        v,
-        q_rot,
-        k_rot,
-        beta,
-        decay,
-        state_kv,
-        state_z,
-        tuple(chunks),
-        eps,
-        block_s,
-        block_rows,
-        splits,
-        scan_precision,
-        out_dtype,
-    )
-
-
-@_gdn_op.register_fake
-def _(
-    q,
-    k,
-    v,
-    q_rot,
-    k_rot,
-    beta,
-    decay,
-    state_kv,
-    state_z,
-    chunks,
-    eps,
-    block_s,
-    block_rows,
-    splits,
-    scan_precision,
-    out_dtype,
-):
-    batch, heads, frames, tokens, dk = q.shape
-    dv = v.shape[-1]
-    out = q.new_empty(batch, frames, tokens, heads, dv, dtype=out_dtype).permute(0, 3, 1, 2, 4)
-    return (
-        out,
-        q.new_empty(batch, heads, dv, dk, dtype=torch.float32),
-        q.new_empty(batch, heads, dk, dtype=torch.float32),
-    )
-
-
-def _gdn_launch(
-    q,
-    k,
-    v,
-    q_rot,
-    k_rot,
-    beta,
-    decay,
-    state_kv,
-    state_z,
-    chunks,
-    eps,
-    block_s,
-    block_rows,
-    splits,
-    scan_precision,
-    out_dtype,
-) -> tuple[Tensor, Tensor, Tensor]:
+    """The three kernels; one opaque operator to ``torch.compile`` (see :func:`gdn_triton`)."""
     batch, heads, frames, tokens, dk = q.shape
     dv = v.shape[-1]
     block_d = max(16, triton.next_power_of_2(max(dk, dv)))
@@ -468,3 +402,32 @@ def _gdn_launch(
         PRECISION=precision,
     )
     return out.permute(0, 3, 1, 2, 4), final[..., :dv, :dk].contiguous(), final_z[..., :dk].contiguous()
+
+
+@_gdn_op.register_fake
+def _(
+    q,
+    k,
+    v,
+    q_rot,
+    k_rot,
+    beta,
+    decay,
+    state_kv,
+    state_z,
+    chunks,
+    eps,
+    block_s,
+    block_rows,
+    splits,
+    scan_precision,
+    out_dtype,
+):
+    batch, heads, frames, tokens, dk = q.shape
+    dv = v.shape[-1]
+    out = q.new_empty(batch, frames, tokens, heads, dv, dtype=out_dtype).permute(0, 3, 1, 2, 4)
+    return (
+        out,
+        q.new_empty(batch, heads, dv, dk, dtype=torch.float32),
+        q.new_empty(batch, heads, dk, dtype=torch.float32),
+    )
