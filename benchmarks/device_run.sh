@@ -11,11 +11,14 @@
 #   pool      aggregate frames/s of 1, 2 and 4 concurrent streams per GPU (StreamPool, every visible GPU)
 #   train2b   stage 1 of the 2B model (FSDP2, activation checkpointing, 81 frames at 1280x704, random weights)
 #             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory
-#   pairs     the default model's data: pairs and long videos, as arrays, from the carried clips (.data/clips:
+#   pairs     the default model's data: pairs, as arrays, from the carried clips (.data/clips:
 #             carry ".data") and scikit-image's photographs (run it first in every call that trains)
-#   vae       the tiny causal VAE for $VAE_STEPS steps; weights back in float16 ($OUT/tiny_vae/)
-#   bidirectional  the tiny bidirectional editor for $BI_STEPS steps on .data/tiny_vae and the precomputed
-#             .data/text.safetensors (sana-streaming text-features); weights back in float16
+#   long      long videos for the streaming stage, as arrays, from the carried clips
+#   vae       the tiny causal VAE for $VAE_SECONDS seconds (or $VAE_STEPS steps); weights back in float16
+#             ($OUT/tiny_vae/)
+#   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
+#             $OUT/tiny_vae, else .data/tiny_vae, and the precomputed .data/text.safetensors (sana-streaming
+#             text-features); weights back in float16
 set -u
 export PYTHONPATH="$PWD/src:$PWD" PYTHONUNBUFFERED=1
 export GIT_COMMIT="${GIT_COMMIT:-unknown}"
@@ -69,18 +72,22 @@ import numpy as np, skimage.data as d
 for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field'):
     np.save(f'/tmp/data/stills/{name}.npy', getattr(d, name)())
 "
-            step pairs 240 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
-                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-12}" --quiet
-            step long 120 $CLI make-pairs .data/clips/*.mp4 --long --clip-format npy --out /tmp/data/long --quiet ;;
-        vae)
-            step vae_train 480 $CLI train recipes/tiny_vae.toml data.manifest=/tmp/data/pairs/manifest.jsonl \
-                run.out_dir=/tmp/runs/tiny_vae run.steps="${VAE_STEPS:-5000}" run.save_every=1000 --quiet
+            step pairs 180 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
+                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-12}" --quiet ;;
+        long) step long 120 $CLI make-pairs .data/clips/*.mp4 --long --clip-format npy --out /tmp/data/long --quiet ;;
+        vae)  # trains for VAE_SECONDS (or VAE_STEPS, whichever ends first), then exports what it reached
+            step vae_train $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
+                data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir=/tmp/runs/tiny_vae \
+                run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 --quiet
             export_half vae /tmp/runs/tiny_vae "$OUT/tiny_vae" ;;
-        bidirectional)
-            step bi_train 540 $CLI train recipes/tiny_bidirectional.toml data.manifest=/tmp/data/pairs/manifest.jsonl \
-                vae.path=.data/tiny_vae "text.encoder='features:.data/text.safetensors'" \
-                run.out_dir=/tmp/runs/tiny_bidirectional run.steps="${BI_STEPS:-2000}" run.save_every=500 --quiet
+        bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
+            vae_path=.data/tiny_vae
+            [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
+            step bi_train $((${BI_SECONDS:-480} + 60)) $CLI train recipes/tiny_bidirectional.toml \
+                data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="$vae_path" \
+                "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
+                run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, vae, bidirectional)"; exit 2 ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, bidirectional)"; exit 2 ;;
     esac
 done

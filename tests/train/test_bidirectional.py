@@ -101,6 +101,19 @@ def test_resuming_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     assert (tmp_path / "full" / "log.jsonl").read_text().count("\n") == 10
 
 
+def test_a_time_limit_stops_early_exports_final_and_resumes_to_the_end(tmp_path):
+    data = synthetic_pairs(3)
+    full = train(recipe(tmp_path / "full"), dataset=data, progress=False, **parts())
+    boxed = recipe(tmp_path / "boxed", run={"time_limit_s": 1e-9})  # out of time after the first step
+    first = train(boxed, dataset=data, progress=False, **parts())
+    assert [r["step"] for r in first] == [0]
+    assert (tmp_path / "boxed" / "final" / "model.safetensors").is_file()
+    rest = train(recipe(tmp_path / "boxed"), dataset=data, progress=False, **parts())
+    assert [r["step"] for r in rest] == list(range(1, 10))
+    for a, b in zip(full[1:], rest, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-6, abs=1e-7)
+
+
 def _two_process_run(out_dir: str) -> list[dict]:
     return train(recipe(out_dir, run={"steps": 4}), dataset=synthetic_pairs(4), progress=False, **parts())
 

@@ -81,7 +81,8 @@ def _train(args: argparse.Namespace) -> int:
         return 130
     last = rows[-1] if rows else {}
     print(
-        f"trained {recipe.run.name}: step {recipe.run.steps}, loss {last.get('loss', float('nan')):.4g}; "
+        f"trained {recipe.run.name}: step {last.get('step', -1) + 1} of {recipe.run.steps}, "
+        f"loss {last.get('loss', float('nan')):.4g}; "
         f"model in {recipe.run.out_dir}/final"
     )
     return 0

@@ -104,7 +104,7 @@ def train(
     logger = _Logger(out_dir, world.main)
     end = recipe.run.steps if stop_after is None else min(recipe.run.steps, stop_after)
     bar = _bar(start, recipe.run.steps, progress and world.main)
-    rows, step, began = [], start, time.perf_counter()
+    rows, step, began, timed_out = [], start, time.perf_counter(), False
     try:
         for step in range(start, end):
             values = stage.train_step(step)
@@ -117,6 +117,10 @@ def train(
                 bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if k in ("loss", "loss_dmd", "recon")})
             if (step + 1) % recipe.run.save_every == 0:
                 _save(out_dir, step + 1, stage, world)
+            if _out_of_time(recipe.run.time_limit_s, began, world) and step + 1 < end:
+                end = step + 1
+                timed_out = True
+                break
         step = end
     except KeyboardInterrupt:
         _save(out_dir, step, stage, world)  # steps before `step` are all finished
@@ -126,9 +130,18 @@ def train(
             bar.close()
         logger.close()
     _save(out_dir, end, stage, world)
-    if end == recipe.run.steps:
+    if timed_out and world.main:
+        print(f"time limit of {recipe.run.time_limit_s:g} s reached: stopped after step {end} of {recipe.run.steps}")
+    if end == recipe.run.steps or timed_out:
         stage.export(out_dir / "final")  # every process: gathering sharded weights is collective
     return rows
+
+
+def _out_of_time(limit_s: float, began: float, world: World) -> bool:
+    """Whether the time limit has passed; every process takes the same decision (the slowest one's clock)."""
+    if limit_s <= 0:
+        return False
+    return mean_across(float(time.perf_counter() - began > limit_s), world) > 0
 
 
 def _rate(steps: int, began: float, recipe: Recipe) -> float:
