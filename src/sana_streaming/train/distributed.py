@@ -46,8 +46,8 @@ def local_device(name: str) -> torch.device:
     """The device of this process: ``auto`` is CUDA when present; under ``torchrun`` CUDA means the process's
     own GPU (``LOCAL_RANK``)."""
     device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
-    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    if device.type == "cuda" and device.index is None:  # set_device needs an index
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device
