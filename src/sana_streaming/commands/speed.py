@@ -83,7 +83,13 @@ def _mpq_search(args: argparse.Namespace) -> int:
         del vae
     print(f"calibration: {cal.description}", file=sys.stderr)
     report = mpq.search(
-        model, cal, precisions=args.precisions, ranges=args.ranges, budget=args.budget, progress=not args.quiet
+        model,
+        cal,
+        precisions=args.precisions,
+        ranges=args.ranges,
+        budget=args.budget,
+        progress=not args.quiet,
+        log=(lambda line: print(line, file=sys.stderr, flush=True)) if args.quiet else None,  # the bar otherwise
     )
     policy = report.pop("policy")
     save_policy(policy, args.out_policy)

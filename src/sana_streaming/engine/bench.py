@@ -29,6 +29,7 @@ from sana_streaming.engine.sampler import StreamingSampler
 from sana_streaming.models.config import ModelConfig, get_config
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.nn.gdn import set_gdn_backend
+from sana_streaming.ops.quant.fp8 import set_activation_quant
 from sana_streaming.ops.quant.policy import quantize_
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from sana_streaming.vae.config import get_vae_config
@@ -42,6 +43,7 @@ class Variant:
     policy: str = "bf16"
     graphs: bool = False
     compiled: bool = False
+    fp8_quant: str = "torch"  # how FP8 layers quantize activations: "torch" (fused by the compiler) or "triton"
 
 
 VARIANTS = {
@@ -57,6 +59,17 @@ VARIANTS = {
     "fp8+compile+graphs": Variant("fp8+compile+graphs", policy="fp8", compiled=True, graphs=True),
     "fp8+triton-gdn+compile+graphs": Variant(
         "fp8+triton-gdn+compile+graphs", gdn="triton", policy="fp8", compiled=True, graphs=True
+    ),
+    "fp8+triton-quant+compile+graphs": Variant(
+        "fp8+triton-quant+compile+graphs", policy="fp8", compiled=True, graphs=True, fp8_quant="triton"
+    ),
+    "fp8+triton-gdn+quant+compile+graphs": Variant(
+        "fp8+triton-gdn+quant+compile+graphs",
+        gdn="triton",
+        policy="fp8",
+        compiled=True,
+        graphs=True,
+        fp8_quant="triton",
     ),
 }
 
@@ -81,6 +94,7 @@ def _model(cfg: ModelConfig, variant: Variant, device: torch.device) -> SanaStre
     set_gdn_backend(model, variant.gdn)
     if variant.policy != "bf16":
         quantize_(model, variant.policy, nvfp4="fp8")
+        set_activation_quant(model, variant.fp8_quant)
     if variant.compiled:
         compile_model(model)
     return model

@@ -42,10 +42,11 @@ class Float8Linear(nn.Module):
         self.register_buffer("weight_scale", scale.t().contiguous())  # (1, out)
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.in_features, self.out_features = in_features, out_features
+        self.quantize_activation = quantize_rowwise  # or the one-pass kernel: set_activation_quant
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
-        values, scale = quantize_rowwise(x.reshape(-1, self.in_features))
+        values, scale = self.quantize_activation(x.reshape(-1, self.in_features))
         if fp8_supported(x.device):
             bias = None if self.bias is None else self.bias.to(x.dtype)
             y = torch._scaled_mm(
@@ -58,6 +59,24 @@ class Float8Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, fp8 e4m3 rowwise"
+
+
+ACTIVATION_QUANT = ("torch", "triton")
+
+
+def set_activation_quant(model: nn.Module, kind: str) -> int:
+    """How every FP8 layer of ``model`` quantizes its input: ``torch`` (``quantize_rowwise``, which the compiler
+    fuses into the producer) or ``triton`` (one opaque one-pass kernel, ``triton_fp8.py``; CUDA, or the CPU
+    under ``TRITON_INTERPRET=1``). Returns the number of FP8 layers."""
+    if kind not in ACTIVATION_QUANT:
+        raise ValueError(f"activation quantization must be one of {', '.join(ACTIVATION_QUANT)}, got {kind!r}")
+    quantize = quantize_rowwise
+    if kind == "triton":
+        from sana_streaming.ops.quant.triton_fp8 import quantize_rowwise_triton as quantize
+    layers = [m for m in model.modules() if isinstance(m, Float8Linear)]
+    for layer in layers:
+        layer.quantize_activation = quantize
+    return len(layers)
 
 
 def fake_quantize_nvfp4(x: Tensor) -> Tensor:

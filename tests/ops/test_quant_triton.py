@@ -1,0 +1,103 @@
+"""The one-pass FP8 activation quantizer against ``quantize_rowwise``: in Triton's interpreter on the CPU,
+natively on the GPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sana_streaming.ops.quant.fp8 import Float8Linear, quantize_rowwise, set_activation_quant
+
+triton = pytest.importorskip("triton")  # torch's CUDA builds ship it; the CPU CI image may not have it
+
+SHAPES = ((5, 48), (3, 2240), (2, 6720), (1, 7))  # odd row counts; the 2B model's widths; a row under 16
+
+
+def check(device: str, dtype: torch.dtype) -> None:
+    """Values and scales equal the PyTorch quantizer's bit for bit (rows with outliers, zeros and a zero row)."""
+    from sana_streaming.ops.quant.triton_fp8 import quantize_rowwise_triton
+
+    gen = torch.Generator().manual_seed(0)
+    for rows, cols in SHAPES:
+        x = torch.randn(rows, cols, generator=gen) * torch.logspace(-3, 3, rows).unsqueeze(1)
+        x[0, : cols // 3] = 0.0
+        x[-1, -1] = 1e4
+        if rows > 2:
+            x[1] = 0.0  # amax clamps to 1e-12
+        x = x.to(device=device, dtype=dtype)
+        values, scale = quantize_rowwise_triton(x)
+        want_values, want_scale = quantize_rowwise(x)
+        assert values.dtype == torch.float8_e4m3fn and scale.shape == (rows, 1)
+        torch.testing.assert_close(scale, want_scale, rtol=0, atol=0)
+        assert torch.equal(values.view(torch.uint8), want_values.view(torch.uint8)), (rows, cols)
+    if dtype == torch.float32:  # every e4m3 value and every midpoint between neighbours (ties to even)
+        grid = torch.arange(256, dtype=torch.uint8).view(torch.float8_e4m3fn).float()
+        grid = grid[torch.isfinite(grid)].unique()
+        sweep = torch.cat([grid, (grid[1:] + grid[:-1]) / 2, torch.linspace(-448, 448, 32769 - 2 * grid.numel())])
+        sweep = sweep.reshape(4, -1)
+        rows = torch.cat([torch.full((4, 1), 448.0), sweep], 1).to(device)  # each row's scale is 1
+        values, _ = quantize_rowwise_triton(rows)
+        want_values, _ = quantize_rowwise(rows)
+        assert torch.equal(values.view(torch.uint8), want_values.view(torch.uint8))
+    wide = torch.zeros(2, 16385, device=device, dtype=dtype)
+    with pytest.raises(ValueError, match="at most 16384"):
+        quantize_rowwise_triton(wide)
+
+
+def check_layer_compiled(device: str) -> None:
+    """A compiled FP8 layer with the kernel gives the eager PyTorch quantizer's output."""
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    linear = torch.nn.Linear(64, 32).to(device=device, dtype=dtype)
+    layer = torch.nn.Sequential(Float8Linear(linear.weight, linear.bias))
+    x = torch.randn(3, 10, 64, device=device, dtype=dtype)
+    want = layer(x)
+    assert set_activation_quant(layer, "triton") == 1
+    compiled = torch.compile(lambda t: layer(t * 1.0), fullgraph=True)
+    torch.testing.assert_close(compiled(x), want, rtol=0, atol=0)
+
+
+def _interpreted(code: str) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("the native GPU test covers this")
+    if tuple(int(p) for p in __import__("numpy").__version__.split(".")[:2]) >= (2, 3):
+        pytest.skip("Triton 3.6's interpreter needs numpy < 2.3")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(  # interpreter mode is read when Triton is first imported: a fresh process
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "TRITON_INTERPRET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_one_pass_quantizer_in_the_interpreter():
+    _interpreted("import torch; from tests.ops.test_quant_triton import check; check('cpu', torch.float32)")
+
+
+def test_one_pass_quantizer_in_a_compiled_layer_in_the_interpreter():
+    _interpreted("from tests.ops.test_quant_triton import check_layer_compiled; check_layer_compiled('cpu')")
+
+
+def test_unknown_activation_quantizer_is_a_clear_error():
+    with pytest.raises(ValueError, match="torch, triton"):
+        set_activation_quant(torch.nn.Linear(4, 4), "cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_one_pass_quantizer_on_gpu(dtype):
+    check("cuda", dtype)
+
+
+@pytest.mark.gpu
+def test_one_pass_quantizer_in_a_compiled_layer_on_gpu():
+    check_layer_compiled("cuda")
