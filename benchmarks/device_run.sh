@@ -4,8 +4,8 @@
 # with OUT set to the folder whose files come back. Each step has its own time box, so one slow step cannot
 # eat the others; logs and JSON results go to $OUT. Steps:
 #   tests     the GPU test suite (pytest -m gpu)
-#   speed     the streaming bench: FP8 + compile + graphs with the PyTorch or Triton GDN and the compiler's or the
-#             one-pass Triton activation quantizer, both VAEs
+#   speed     the streaming bench ($SPEED_VARIANTS): FP8 + compile + graphs; with cuDNN's depthwise conv, the Triton
+#             GDN, the one-pass Triton activation quantizer; both VAEs
 #   full      the bench's default progression of variants (all-softmax ... Triton + FP8 + compile + graphs)
 #   kernels   GDN kernels at the 720p size (alone and inside a compiled block) and the attention backends
 #   mpq       mpq-search on the 2B model (synthetic calibration, 2 block ranges)
@@ -50,13 +50,13 @@ for what in "$@"; do
     case $what in
         tests) step tests "${TESTS_SECONDS:-300}" python3 -m pytest -q -m gpu tests -p no:cacheprovider \
             --ignore tests/io --ignore tests/test_cli.py --ignore tests/train/data --ignore tests/vae/test_autoencoder.py ;;
-        speed) step speed 420 $CLI bench --variants fp8+compile+graphs fp8+triton-gdn+compile+graphs \
-            fp8+triton-quant+compile+graphs fp8+triton-gdn+quant+compile+graphs --out "$OUT/bench_h200_speed.json" ;;
+        speed) step speed 420 $CLI bench --variants ${SPEED_VARIANTS:-fp8+compile+graphs fp8+compile+graphs+cudnn-dwconv \
+            fp8+triton-gdn+compile+graphs fp8+triton-quant+compile+graphs} --out "$OUT/bench_h200_speed.json" ;;
         full) step full 560 $CLI bench --out "$OUT/bench_h200.json" ;;
         kernels)
             step gdn 150 python3 benchmarks/gdn_kernels.py --frames 3 5 --out "$OUT/gdn_kernels_h200.json"
             step attention 90 python3 benchmarks/attention_backends.py --out "$OUT/attention_backends_h200.json" ;;
-        mpq) step mpq 400 $CLI mpq-search --synthetic --frames 57 --ranges 2 --model sana-streaming-2b-720p \
+        mpq) step mpq "${MPQ_SECONDS:-400}" $CLI mpq-search --synthetic --frames 57 --ranges 2 --model sana-streaming-2b-720p \
             --quiet --out "$OUT/mpq_search_2b_h200.json" --out-policy "$OUT/mpq_policy_2b.json" ;;
         pool)
             devices=$(python3 -c "import torch; print(' '.join(f'cuda:{i}' for i in range(torch.cuda.device_count())))")

@@ -44,6 +44,7 @@ class Variant:
     graphs: bool = False
     compiled: bool = False
     fp8_quant: str = "torch"  # how FP8 layers quantize activations: "torch" (fused by the compiler) or "triton"
+    unroll_depthwise: bool = True  # compiled: the depthwise conv as fused taps (else cuDNN's kernel)
 
 
 VARIANTS = {
@@ -59,6 +60,9 @@ VARIANTS = {
     "fp8+compile+graphs": Variant("fp8+compile+graphs", policy="fp8", compiled=True, graphs=True),
     "fp8+triton-gdn+compile+graphs": Variant(
         "fp8+triton-gdn+compile+graphs", gdn="triton", policy="fp8", compiled=True, graphs=True
+    ),
+    "fp8+compile+graphs+cudnn-dwconv": Variant(
+        "fp8+compile+graphs+cudnn-dwconv", policy="fp8", compiled=True, graphs=True, unroll_depthwise=False
     ),
     "fp8+triton-quant+compile+graphs": Variant(
         "fp8+triton-quant+compile+graphs", policy="fp8", compiled=True, graphs=True, fp8_quant="triton"
@@ -96,7 +100,7 @@ def _model(cfg: ModelConfig, variant: Variant, device: torch.device) -> SanaStre
         quantize_(model, variant.policy, nvfp4="fp8")
         set_activation_quant(model, variant.fp8_quant)
     if variant.compiled:
-        compile_model(model)
+        compile_model(model, unroll_depthwise=variant.unroll_depthwise)
     return model
 
 

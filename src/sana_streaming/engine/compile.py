@@ -16,13 +16,16 @@ from sana_streaming.vae.autoencoder import Decoder, Encoder, VideoAutoencoder
 from sana_streaming.vae.layers import ResnetBlock, norm_silu
 
 
-def compile_model(model: SanaStreamingTransformer, mode: str | None = None) -> SanaStreamingTransformer:
-    """Compile every block and the final layer in place; returns ``model``."""
+def compile_model(
+    model: SanaStreamingTransformer, mode: str | None = None, *, unroll_depthwise: bool = True
+) -> SanaStreamingTransformer:
+    """Compile every block and the final layer in place; returns ``model``. ``unroll_depthwise``: the Mix-FFN's
+    depthwise conv as nine taps that the compiler fuses with its neighbours (see DepthwiseConv), else cuDNN's."""
     # 2 block kinds x 3 chunk shapes x (cache-writing or not) stay well under this.
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     for module in model.modules():
         if isinstance(module, DepthwiseConv):
-            module.unrolled = True  # fused by the compiler with its neighbours (see DepthwiseConv)
+            module.unrolled = unroll_depthwise
     for block in model.blocks:
         block.compile(mode=mode, dynamic=False)
     model.final_layer.compile(mode=mode, dynamic=False)

@@ -19,7 +19,7 @@ NVFP4_BLOCK = 16
 def quantize_rowwise(x: Tensor) -> tuple[Tensor, Tensor]:
     """(M, K) -> e4m3 values (M, K) and float32 scales (M, 1) with x ~= values * scales (amax per row -> 448)."""
     amax = x.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
-    scale = amax / E4M3_MAX
+    scale = amax * (1.0 / E4M3_MAX)  # what PyTorch's CUDA kernel computes for a division by a scalar
     values = (x.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
     return values.contiguous(), scale  # cuBLASLt wants a row-major A and a column-major B
 
