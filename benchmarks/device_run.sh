@@ -4,7 +4,7 @@
 # with OUT set to the folder whose files come back. Each step has its own time box, so one slow step cannot
 # eat the others; logs and JSON results go to $OUT. Steps:
 #   tests     the GPU test suite (pytest -m gpu)
-#   speed     the streaming bench ($SPEED_VARIANTS): FP8 + compile + graphs; with cuDNN's depthwise conv, the Triton
+#   speed     the streaming bench ($SPEED_VARIANTS): FP8 + compile + graphs; with the unrolled depthwise conv, the Triton
 #             GDN, the one-pass Triton activation quantizer; both VAEs
 #   full      the bench's default progression of variants (all-softmax ... Triton + FP8 + compile + graphs)
 #   kernels   GDN kernels at the 720p size (alone and inside a compiled block) and the attention backends
@@ -50,7 +50,7 @@ for what in "$@"; do
     case $what in
         tests) step tests "${TESTS_SECONDS:-300}" python3 -m pytest -q -m gpu tests -p no:cacheprovider \
             --ignore tests/io --ignore tests/test_cli.py --ignore tests/train/data --ignore tests/vae/test_autoencoder.py ;;
-        speed) step speed 420 $CLI bench --variants ${SPEED_VARIANTS:-fp8+compile+graphs fp8+compile+graphs+cudnn-dwconv \
+        speed) step speed 420 $CLI bench --variants ${SPEED_VARIANTS:-fp8+compile+graphs fp8+compile+graphs+unrolled-dwconv \
             fp8+triton-gdn+compile+graphs fp8+triton-quant+compile+graphs} --out "$OUT/bench_h200_speed.json" ;;
         full) step full 560 $CLI bench --out "$OUT/bench_h200.json" ;;
         kernels)

@@ -132,8 +132,9 @@ def test_the_editor_with_fp8_and_cuda_graphs_equals_its_eager_fp8_path():
 
 
 @torch.no_grad()
-def test_the_compiled_and_graphed_model_streams_like_the_eager_one():
-    """compile_model (with the unrolled depthwise conv) plus CUDA graphs, against eager, in bf16."""
+@pytest.mark.parametrize("unroll_depthwise", [False, True], ids=["cudnn-dwconv", "unrolled-dwconv"])
+def test_the_compiled_and_graphed_model_streams_like_the_eager_one(unroll_depthwise):
+    """compile_model plus CUDA graphs, against eager, in bf16."""
     import copy
 
     from sana_streaming.engine.compile import compile_model
@@ -141,7 +142,7 @@ def test_the_compiled_and_graphed_model_streams_like_the_eager_one():
     model = randomize_(SanaStreamingTransformer(small_config())).cuda().to(torch.bfloat16).eval()
     window = CacheWindow(2, True)
     eager, _ = stream(model, None, window, dtype=torch.bfloat16)
-    fast = compile_model(copy.deepcopy(model))
+    fast = compile_model(copy.deepcopy(model), unroll_depthwise=unroll_depthwise)
     got, sampler = stream(fast, CudaGraphRunner, window, dtype=torch.bfloat16)
     assert sampler.model.replays > 0
     error = (got.double() - eager.double()).pow(2).mean().sqrt() / eager.double().std()

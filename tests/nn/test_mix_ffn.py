@@ -77,7 +77,7 @@ def test_the_unrolled_depthwise_conv_equals_the_conv(bias, dtype):
     torch.testing.assert_close(got.double(), expected, atol=tolerance, rtol=tolerance)
 
 
-def test_compile_model_unrolls_the_depthwise_convs(monkeypatch):
+def test_compile_model_unrolls_the_depthwise_convs_when_asked(monkeypatch):
     from sana_streaming.engine.compile import compile_model
     from sana_streaming.models.transformer import SanaStreamingTransformer
     from sana_streaming.nn.mix_ffn import DepthwiseConv
@@ -85,6 +85,8 @@ def test_compile_model_unrolls_the_depthwise_convs(monkeypatch):
 
     model = SanaStreamingTransformer(small_config())
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kwargs: None)  # the unrolling, not inductor
-    compile_model(model)
     convs = [m for m in model.modules() if isinstance(m, DepthwiseConv)]
-    assert len(convs) == model.cfg.depth and all(m.unrolled for m in convs)
+    compile_model(model)
+    assert len(convs) == model.cfg.depth and not any(m.unrolled for m in convs)  # cuDNN's conv: faster
+    compile_model(model, unroll_depthwise=True)
+    assert all(m.unrolled for m in convs)

@@ -44,7 +44,7 @@ class Variant:
     graphs: bool = False
     compiled: bool = False
     fp8_quant: str = "torch"  # how FP8 layers quantize activations: "torch" (fused by the compiler) or "triton"
-    unroll_depthwise: bool = True  # compiled: the depthwise conv as fused taps (else cuDNN's kernel)
+    unroll_depthwise: bool = False  # compiled: the depthwise conv as fused taps (else cuDNN's kernel)
 
 
 VARIANTS = {
@@ -61,8 +61,8 @@ VARIANTS = {
     "fp8+triton-gdn+compile+graphs": Variant(
         "fp8+triton-gdn+compile+graphs", gdn="triton", policy="fp8", compiled=True, graphs=True
     ),
-    "fp8+compile+graphs+cudnn-dwconv": Variant(
-        "fp8+compile+graphs+cudnn-dwconv", policy="fp8", compiled=True, graphs=True, unroll_depthwise=False
+    "fp8+compile+graphs+unrolled-dwconv": Variant(
+        "fp8+compile+graphs+unrolled-dwconv", policy="fp8", compiled=True, graphs=True, unroll_depthwise=True
     ),
     "fp8+triton-quant+compile+graphs": Variant(
         "fp8+triton-quant+compile+graphs", policy="fp8", compiled=True, graphs=True, fp8_quant="triton"

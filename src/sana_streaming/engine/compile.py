@@ -17,10 +17,11 @@ from sana_streaming.vae.layers import ResnetBlock, norm_silu
 
 
 def compile_model(
-    model: SanaStreamingTransformer, mode: str | None = None, *, unroll_depthwise: bool = True
+    model: SanaStreamingTransformer, mode: str | None = None, *, unroll_depthwise: bool = False
 ) -> SanaStreamingTransformer:
     """Compile every block and the final layer in place; returns ``model``. ``unroll_depthwise``: the Mix-FFN's
-    depthwise conv as nine taps that the compiler fuses with its neighbours (see DepthwiseConv), else cuDNN's."""
+    depthwise conv as nine taps that the compiler fuses with its neighbours (see DepthwiseConv) instead of
+    cuDNN's kernel; measured 24 ms a chunk slower on the H200 (benchmarks/NOTES.md), so off by default."""
     # 2 block kinds x 3 chunk shapes x (cache-writing or not) stay well under this.
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     for module in model.modules():

@@ -157,8 +157,9 @@ class StreamingEditor:
         Args:
             precision: a policy name ("bf16", "fp8", "paper") or a policy file from ``sana-streaming mpq-search``;
                 layers it puts in NVFP4 run in FP8 (no NVFP4 kernels here).
-            compile: ``torch.compile`` every block, and run the VAE channels-last with its activations compiled
-                (the first chunks of a stream then take longer: see :meth:`warmup`).
+            compile: ``torch.compile`` every block of the DiT (the first chunks of a stream then take longer: see
+                :meth:`warmup`). The VAE stays eager: channels-last with compiled activations measured 1.4x
+                slower on the H200 (benchmarks/NOTES.md).
             cuda_graphs: replay the steady-state streaming calls as CUDA graphs (CUDA only).
             gdn: the GDN implementation, "chunkwise" (PyTorch) or "triton" (the fused kernel, CUDA only);
                 None keeps the model's.
@@ -166,7 +167,7 @@ class StreamingEditor:
         Returns:
             notes for the user (e.g. that FP8 is emulated on this device).
         """
-        from sana_streaming.engine.compile import accelerate_vae, compile_model
+        from sana_streaming.engine.compile import compile_model
         from sana_streaming.nn.gdn import set_gdn_backend
         from sana_streaming.ops.quant.policy import fp8_supported, get_policy, quantize_
 
@@ -182,7 +183,6 @@ class StreamingEditor:
             notes.append(f"precision {policy.name!r}: this device has no FP8 units, so FP8 is emulated (slower)")
         if compile:
             compile_model(self.model)
-            accelerate_vae(self.vae)
         if cuda_graphs:
             from sana_streaming.engine.graphs import CudaGraphRunner
 

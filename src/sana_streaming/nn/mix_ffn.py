@@ -14,9 +14,10 @@ from sana_streaming.nn.linear import PointwiseConv, TemporalConv
 class DepthwiseConv(nn.Module):
     """3 x 3 depthwise ``Conv2d`` (kept as ``conv`` for the official key names) on (B, C, H, W).
 
-    ``unrolled`` (set by :func:`sana_streaming.engine.compile.compile_model`): the same conv as nine shifted
-    multiply-adds in float32, which ``torch.compile`` fuses with the SiLU before and the GLU after into one
-    pass over memory (cuDNN's depthwise kernel takes several times the memory-bound time at 720p).
+    ``unrolled`` (``compile_model(unroll_depthwise=True)``): the same conv as nine shifted multiply-adds in
+    float32, which ``torch.compile`` fuses with the SiLU before and the GLU after. On the H200 the fused
+    kernels (they also take the FP8 row maxima across channels of an NCHW tensor) made a 720p chunk 24 ms
+    slower than cuDNN's kernel, so it is off by default; kept for the bench's comparison.
     """
 
     unrolled = False
