@@ -20,6 +20,9 @@
 #   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
 #             $OUT/tiny_vae, else .data/tiny_vae, and the precomputed .data/text.safetensors (sana-streaming
 #             text-features); weights back in float16
+#   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
+#             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
+# The step logs come back as one archive, logs.tar (at most 8 files return from a call).
 set -u
 export PYTHONPATH="$PWD/src:$PWD" PYTHONUNBUFFERED=1
 export GIT_COMMIT="${GIT_COMMIT:-unknown}"
@@ -89,6 +92,23 @@ for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
                 "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
                 run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, bidirectional)"; exit 2 ;;
+        streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
+            vae_path=.data/tiny_vae teacher=.data/tiny_bidirectional crr="${CRR:-0.5}"
+            [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
+            [ -f "$OUT/tiny_bidirectional/config.json" ] && teacher="$OUT/tiny_bidirectional"
+            name="tiny_streaming_crr${crr//./}"
+            step "${name}_train" $((${ST_SECONDS:-480} + 90)) $CLI train recipes/tiny_streaming.toml \
+                data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \
+                dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \
+                run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
+                run.save_every=200 --quiet
+            export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, bidirectional, streaming)"; exit 2 ;;
     esac
 done
+
+# At most 8 files come back from a call: the step logs travel as one archive (their tails are printed above).
+cd "$OUT" || exit 1
+logs=$(ls -- *.log *_log.jsonl 2>/dev/null)
+[ -n "$logs" ] && tar -rf logs.tar $logs && rm -f $logs  # appended: several runs in one call
+exit 0

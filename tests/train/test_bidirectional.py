@@ -128,3 +128,25 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_pat
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
     for key, value in single_weights.items():
         torch.testing.assert_close(weights[key], value, atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_data_threads_load_the_same_batches_as_the_main_thread(tmp_path):
+    """BatchItems with 2 loading threads, ahead of the steps, across a jump (a resume), equals loading inline."""
+    from sana_streaming.train.common import BatchItems
+    from sana_streaming.train.data.datasets import PairClipDataset
+    from sana_streaming.train.distributed import World
+    from tests.train.data.test_datasets import write_pairs
+
+    manifest = write_pairs(tmp_path, [((96, 64), 30)] * 3)
+    dataset = PairClipDataset(manifest, num_frames=9, buckets=((80, 48),), seed=3)
+    inline, threaded = BatchItems(dataset, 2, 0, World()), BatchItems(dataset, 2, 0, World(), workers=2)
+    try:
+        for step in (0, 1, 2, 7, 8, 3):  # epochs 0..5: every item is drawn anew in each
+            want, got = inline(step), threaded(step)
+            assert [n for n, _ in got] == [n for n, _ in want] == [2 * step, 2 * step + 1]
+            for (_, a), (_, b) in zip(want, got, strict=True):
+                assert torch.equal(a["source"], b["source"]) and torch.equal(a["edited"], b["edited"])
+    finally:
+        threaded.close()
+    with pytest.raises(ValueError, match="num_workers"):
+        BatchItems(dataset, 2, 0, World(), workers=-1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 from torch import Tensor
@@ -21,6 +22,54 @@ def seeded(seed: int, *keys: int) -> torch.Generator:
     """A CPU generator determined by (seed, keys): the same draws whatever the process count or a resume."""
     digest = hashlib.blake2b(repr((seed, *keys)).encode(), digest_size=8).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+
+
+class BatchItems:
+    """This process's share of each step's global batch, as (global sample number, item) pairs.
+
+    Item ``i`` of the step's batch is drawn in epoch ``step * batch // len(dataset)`` (a dataset with an
+    ``item(index, epoch)`` method; any other sequence is indexed), so a batch depends on the step alone. With
+    ``workers`` > 0, threads load the items of the next ``ahead`` steps while the current one trains (the
+    decoding and resizing release the GIL); the items are the same either way.
+    """
+
+    def __init__(self, dataset: Sequence, batch: int, seed: int, world, workers: int = 0, ahead: int = 2) -> None:
+        if workers < 0:
+            raise ValueError(f"data.num_workers must be 0 or more, got {workers}")
+        self.dataset, self.batch, self.seed, self.world, self.ahead = dataset, batch, seed, world, ahead
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="data") if workers else None
+        self._pending: dict[int, list[tuple[int, Future]]] = {}
+
+    def numbered(self, step: int) -> list[tuple[int, int]]:
+        """(global sample number, dataset index) of this process's share of the batch of ``step``."""
+        indices = global_indices(step, self.batch, len(self.dataset), self.seed)
+        return self.world.shard(list(enumerate(indices, start=step * self.batch)))
+
+    def _load(self, index: int, epoch: int) -> dict:
+        item = getattr(self.dataset, "item", None)
+        return item(index, epoch) if item is not None else self.dataset[index]
+
+    def _submit(self, step: int) -> list[tuple[int, Future]]:
+        epoch = step * self.batch // len(self.dataset)
+        return [(number, self._pool.submit(self._load, index, epoch)) for number, index in self.numbered(step)]
+
+    def __call__(self, step: int) -> list[tuple[int, dict]]:
+        if self._pool is None:
+            epoch = step * self.batch // len(self.dataset)
+            return [(number, self._load(index, epoch)) for number, index in self.numbered(step)]
+        for stale in [s for s in self._pending if s < step or s > step + self.ahead]:  # a resume, a jump
+            for _, future in self._pending.pop(stale):
+                future.cancel()
+        for ahead in range(step, step + self.ahead + 1):
+            if ahead not in self._pending:
+                self._pending[ahead] = self._submit(ahead)
+        return [(number, future.result()) for number, future in self._pending.pop(step)]
+
+    def close(self) -> None:
+        """Stop the loading threads (pending loads are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pending.clear()
 
 
 def global_indices(step: int, batch: int, size: int, seed: int) -> list[int]:

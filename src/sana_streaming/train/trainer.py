@@ -129,6 +129,7 @@ def train(
         if bar is not None:
             bar.close()
         logger.close()
+        stage.items.close()  # the data threads
     _save(out_dir, end, stage, world)
     if timed_out and world.main:
         print(f"time limit of {recipe.run.time_limit_s:g} s reached: stopped after step {end} of {recipe.run.steps}")

@@ -198,3 +198,27 @@ def test_dataloader_epoch(tmp_path):
     loader = DataLoader(dataset, batch_sampler=BucketBatchSampler(dataset, 2), collate_fn=collate)
     shapes = sorted(tuple(batch["edited"].shape) for batch in loader)
     assert shapes == [(1, 3, 9, 48, 80), (2, 3, 9, 48, 80), (2, 3, 9, 80, 48)]
+
+
+def test_item_in_an_epoch_equals_indexing_after_set_epoch_and_changes_nothing(tmp_path):
+    manifest = write_pairs(tmp_path, [((96, 64), 30)] * 2)
+    dataset = PairClipDataset(manifest, num_frames=9, buckets=((80, 48),), seed=3)
+    drawn = dataset.item(1, 4)["source"]
+    assert dataset.epoch == 0
+    dataset.set_epoch(4)
+    assert torch.equal(drawn, dataset[1]["source"])
+
+
+def test_the_uint8_resize_stays_within_rounding_of_a_float_resize():
+    """crop_to_tensor resizes uint8 frames (rounded after each of the two passes); against float32 bicubic on a
+    smooth image it differs by the two roundings at most (measured 1.06 levels)."""
+    from sana_streaming.train.data.datasets import crop_to_tensor
+
+    ys, xs = np.mgrid[0:90, 0:150]
+    smooth = 127.5 + 100 * np.sin(xs / 17.0)[..., None] * np.cos(ys[..., None] / 23.0 + np.arange(3))
+    frames = np.stack([np.roll(smooth, t, axis=1) for t in range(3)]).round().astype(np.uint8)
+    got = to_uint8(crop_to_tensor(frames, (5, 7, 120, 70), (96, 56))).astype(float)
+    crop = torch.from_numpy(frames[:, 7:77, 5:125]).permute(0, 3, 1, 2).float()
+    want = torch.nn.functional.interpolate(crop, size=(56, 96), mode="bicubic", antialias=True, align_corners=False)
+    want = want.clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1.5

@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from sana_streaming.diffusion.training import noise_to, sample_sigmas, velocity_target
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.train.common import (
+    BatchItems,
     build_model,
     build_text_encoder,
     build_vae,
     encode_latents,
-    global_indices,
     seeded,
     text_batch,
 )
@@ -60,18 +60,10 @@ class BidirectionalStage:
         self.optimizer, self.scheduler = make_optimizer(self.model.parameters(), recipe.optim)
         self.ema = EMA(self.model, recipe.optim.ema_decay, recipe.optim.ema_start)
         self.autocast = _autocast_dtype(recipe, device)
-
-    def _items(self, step: int) -> list[tuple[int, dict]]:
-        """(global sample number, item) pairs of this rank's share of the global batch."""
-        batch = self.recipe.data.batch_size
-        indices = global_indices(step, batch, len(self.dataset), self.recipe.run.seed)
-        numbered = list(enumerate(indices, start=step * batch))
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(numbered[0][0] // len(self.dataset))
-        return [(number, self.dataset[index]) for number, index in self.world.shard(numbered)]
+        self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
 
     def loss(self, step: int) -> torch.Tensor:
-        items = self._items(step)
+        items = self.items(step)
         groups = defaultdict(list)  # clips of different resolution buckets cannot be stacked together
         for number, item in items:
             groups[tuple(item["source"].shape)].append((number, item))

@@ -32,11 +32,11 @@ from sana_streaming.diffusion.training import noise_to, sample_dmd_timesteps, x0
 from sana_streaming.models.state import CacheWindow
 from sana_streaming.models.transformer import SanaStreamingTransformer, TextCondition
 from sana_streaming.train.common import (
+    BatchItems,
     build_model,
     build_text_encoder,
     build_vae,
     encode_latents,
-    global_indices,
     seeded,
     text_batch,
 )
@@ -69,6 +69,7 @@ class StreamingStage:
         text_encoder=None,
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
+        self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
         dmd = recipe.dmd
         if teacher is None:
             teacher = build_model(recipe, device, init=dmd.teacher, preset=dmd.teacher_preset or None)
@@ -97,10 +98,8 @@ class StreamingStage:
     # -- data and conditioning -------------------------------------------------------------------------------
 
     def _batch(self, step: int):
-        batch = self.recipe.data.batch_size
-        indices = global_indices(step, batch, len(self.dataset), self.recipe.run.seed)
-        numbered = self.world.shard(list(enumerate(indices, start=step * batch)))
-        items = [self.dataset[i] for _, i in numbered]
+        numbered = self.items(step)
+        items = [item for _, item in numbered]
         video = torch.stack([item["video"] for item in items]).to(self.device)
         source = encode_latents(self.vae, video)
         null = self.generator.y_embedder.y_embedding

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from sana_streaming.train.common import global_indices, seeded
+from sana_streaming.train.common import BatchItems, seeded
 from sana_streaming.train.distributed import World, average_gradients
 from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
 from sana_streaming.train.recipe import Recipe
@@ -37,6 +37,7 @@ class VAEStage:
         **_unused,
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
+        self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
         cfg = recipe.vae_train
         self.loss = ReconstructionLoss(charbonnier=cfg.charbonnier, haar=cfg.haar, kl=cfg.kl)
         if cfg.mode == "distill":
@@ -67,14 +68,9 @@ class VAEStage:
         return VideoAutoencoder(get_vae_config(self.recipe.vae.preset)).to(self.device)
 
     def _video(self, step: int) -> tuple[torch.Tensor, list[int]]:
-        batch = self.recipe.data.batch_size
-        indices = global_indices(step, batch, len(self.dataset), self.recipe.run.seed)
-        numbered = self.world.shard(list(enumerate(indices, start=step * batch)))
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch((step * batch) // len(self.dataset))
-        items = [self.dataset[i] for _, i in numbered]
-        key = "video" if "video" in items[0] else "source"
-        return torch.stack([item[key] for item in items]).to(self.device), [n for n, _ in numbered]
+        numbered = self.items(step)
+        key = "video" if "video" in numbered[0][1] else "source"
+        return torch.stack([item[key] for _, item in numbered]).to(self.device), [n for n, _ in numbered]
 
     def train_step(self, step: int) -> dict[str, float]:
         video, numbers = self._video(step)
