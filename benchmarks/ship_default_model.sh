@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Put trained weights (fetched from a device call's files) into the package as the default model:
+#   bash benchmarks/ship_default_model.sh VAE_FOLDER DIT_FOLDER
+# e.g. VAE_FOLDER=.data/tiny_vae, DIT_FOLDER=.data/tiny_streaming_crr05 (config.json + model.safetensors each,
+# as `device_run.sh` exports them in float16). Checks the 50 MB budget of the package's weights and that
+# `--model default` loads them, then prints what to commit.
+set -eu
+vae=${1:?VAE folder}
+dit=${2:?DiT folder}
+dest=src/sana_streaming/weights/default
+for folder in "$vae" "$dit"; do
+    for file in config.json model.safetensors; do
+        [ -f "$folder/$file" ] || { echo "error: $folder/$file is missing" >&2; exit 2; }
+    done
+done
+rm -rf "$dest/vae" "$dest/model"
+mkdir -p "$dest/vae" "$dest/model"
+cp "$vae/config.json" "$vae/model.safetensors" "$dest/vae/"
+cp "$dit/config.json" "$dit/model.safetensors" "$dest/model/"
+bytes=$(cat "$dest"/*/model.safetensors "$dest"/*/config.json | wc -c)
+echo "default model: $((bytes / 1000000)) MB in $dest"
+if [ "$bytes" -gt 50000000 ]; then
+    echo "error: over the 50 MB budget of the shipped weights" >&2
+    exit 1
+fi
+python -c "
+import torch
+from sana_streaming.engine.loading import load_model, load_vae
+cpu, fp32 = torch.device('cpu'), torch.float32
+model = load_model('default', preset=None, device=cpu, dtype=fp32).part
+vae = load_vae('default', model, device=cpu, dtype=fp32).part
+print(f'loads: {model.cfg.name}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters; '
+      f'VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.1f} M')
+"
+echo "next: sana-streaming eval-model --model default, the model card ($dest/README.md), git add $dest"
