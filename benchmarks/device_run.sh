@@ -22,6 +22,7 @@
 #             text-features); weights back in float16
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
+# VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle).
 # The step logs come back as one archive, logs.tar (at most 8 files return from a call).
 set -u
 export PYTHONPATH="$PWD/src:$PWD" PYTHONUNBUFFERED=1
@@ -82,7 +83,8 @@ for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
         vae)  # trains for VAE_SECONDS (or VAE_STEPS, whichever ends first), then exports what it reached
             step vae_train $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir=/tmp/runs/tiny_vae \
-                run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 --quiet
+                run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
+                ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
             export_half vae /tmp/runs/tiny_vae "$OUT/tiny_vae" ;;
         bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
             vae_path=.data/tiny_vae
@@ -90,7 +92,8 @@ for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
             step bi_train $((${BI_SECONDS:-480} + 60)) $CLI train recipes/tiny_bidirectional.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="$vae_path" \
                 "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
-                run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 --quiet
+                run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 \
+                ${BI_BATCH:+data.batch_size=$BI_BATCH} --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
         streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
             vae_path=.data/tiny_vae teacher=.data/tiny_bidirectional crr="${CRR:-0.5}"
@@ -101,7 +104,7 @@ for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
                 data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \
                 dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \
                 run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
-                run.save_every=200 --quiet
+                run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} --quiet
             export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
         *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, bidirectional, streaming)"; exit 2 ;;
     esac
