@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from sana_streaming.ops.gdn.reference import gdn_bidirectional
+from tests.ops.interpreter import run_interpreted
 from tests.ops.test_gdn_reference import random_inputs
 
 triton = pytest.importorskip("triton")  # torch's CUDA builds ship it; the CPU CI image may not have it
@@ -65,25 +61,11 @@ def check(
     ids=["one-chunk", "one-chunk-state", "two-chunks", "two-chunks-state", "splits-and-row-blocks", "tuning", "tf32x3"],
 )
 def test_triton_gdn_in_the_interpreter(chunks, with_state, sizes):
-    if torch.cuda.is_available():
-        pytest.skip("the native GPU test covers this")
-    if tuple(int(p) for p in __import__("numpy").__version__.split(".")[:2]) >= (2, 3):
-        pytest.skip("Triton 3.6's interpreter needs numpy < 2.3 (it converts 1-element arrays with int())")
-    # Interpreter mode is read when Triton is first imported: run in a fresh process.
-    code = (
+    run_interpreted(
         "import torch; from tests.ops.test_gdn_triton import check; "
-        f"check('cpu', torch.float32, {chunks!r}, {with_state}{sizes})"
-    )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        env={**os.environ, "TRITON_INTERPRET": "1"},
-        capture_output=True,
-        text=True,
+        f"check('cpu', torch.float32, {chunks!r}, {with_state}{sizes})",
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def check_compiled(device: str) -> None:
@@ -105,20 +87,7 @@ def check_compiled(device: str) -> None:
 
 
 def test_triton_gdn_is_one_opaque_operator_under_compile():
-    if torch.cuda.is_available():
-        pytest.skip("the native GPU test covers this")
-    if tuple(int(p) for p in __import__("numpy").__version__.split(".")[:2]) >= (2, 3):
-        pytest.skip("Triton 3.6's interpreter needs numpy < 2.3")
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", "from tests.ops.test_gdn_triton import check_compiled; check_compiled('cpu')"],
-        cwd=root,
-        env={**os.environ, "TRITON_INTERPRET": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_interpreted("from tests.ops.test_gdn_triton import check_compiled; check_compiled('cpu')")
 
 
 @pytest.mark.gpu

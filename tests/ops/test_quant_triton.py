@@ -3,15 +3,11 @@ natively on the GPU."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from sana_streaming.ops.quant.fp8 import Float8Linear, quantize_rowwise, set_activation_quant
+from tests.ops.interpreter import run_interpreted
 
 triton = pytest.importorskip("triton")  # torch's CUDA builds ship it; the CPU CI image may not have it
 
@@ -62,29 +58,12 @@ def check_layer_compiled(device: str) -> None:
     torch.testing.assert_close(compiled(x), want, rtol=0, atol=0)
 
 
-def _interpreted(code: str) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("the native GPU test covers this")
-    if tuple(int(p) for p in __import__("numpy").__version__.split(".")[:2]) >= (2, 3):
-        pytest.skip("Triton 3.6's interpreter needs numpy < 2.3")
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(  # interpreter mode is read when Triton is first imported: a fresh process
-        [sys.executable, "-c", code],
-        cwd=root,
-        env={**os.environ, "TRITON_INTERPRET": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
 def test_one_pass_quantizer_in_the_interpreter():
-    _interpreted("import torch; from tests.ops.test_quant_triton import check; check('cpu', torch.float32)")
+    run_interpreted("import torch; from tests.ops.test_quant_triton import check; check('cpu', torch.float32)")
 
 
 def test_one_pass_quantizer_in_a_compiled_layer_in_the_interpreter():
-    _interpreted("from tests.ops.test_quant_triton import check_layer_compiled; check_layer_compiled('cpu')")
+    run_interpreted("from tests.ops.test_quant_triton import check_layer_compiled; check_layer_compiled('cpu')")
 
 
 def test_unknown_activation_quantizer_is_a_clear_error():
