@@ -277,11 +277,14 @@ def test_eval_reports_stability_and_fidelity(tmp_path, capsys):
 
 def test_the_default_model_loads_from_the_package_folder(clip16, tmp_path, monkeypatch, capsys):
     """--model default: a clear error until the weights ship; then the DiT and its VAE from the package folder."""
+    from sana_streaming.commands import common
     from sana_streaming.engine import loading
     from sana_streaming.vae.autoencoder import VideoAutoencoder
     from sana_streaming.vae.config import get_vae_config
 
     monkeypatch.setattr(loading, "DEFAULT_WEIGHTS", tmp_path / "weights" / "default")
+    monkeypatch.setattr(common, "SHIPPED_MODEL", loading.DEFAULT_WEIGHTS / "model" / "config.json")
+    assert common.default_model_name() == "tiny"  # what --model means when not given
     assert main(["edit", str(clip16), "-p", "night", "--model", "default", *FAST]) == 2
     assert "the trained default model is not shipped yet" in one_error_line(capsys)
     torch.manual_seed(0)
@@ -296,6 +299,10 @@ def test_the_default_model_loads_from_the_package_folder(clip16, tmp_path, monke
     out = tmp_path / "default.mp4"
     assert main(["edit", str(clip16), "-p", "night", "--model", "default", "-o", str(out), *FAST]) == 0
     assert probe(out)[0] == 57
+    assert common.default_model_name() == "default"  # shipped: the editor's default without --model
+    capsys.readouterr()
+    assert main(["edit", str(clip16), "-p", "night", "-o", str(tmp_path / "plain.mp4"), *FAST[:2]]) == 0
+    assert "random weights" not in capsys.readouterr().err
     loaded = loading.load_vae(
         loading.vae_spec_for("default", None), None, device=torch.device("cpu"), dtype=torch.float32
     )

@@ -41,13 +41,23 @@ def sample_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
+# Where the trained default model ships (engine.loading.DEFAULT_WEIGHTS; here without importing torch).
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default" / "model" / "config.json"
+
+
+def default_model_name() -> str:
+    """``default`` once the trained default model ships inside the package, else ``tiny`` (random weights)."""
+    return "default" if SHIPPED_MODEL.is_file() else "tiny"
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, *, vae: bool = True) -> None:
     """--model, --model-preset, --vae and --text-encoder, as every command that loads an editor takes them."""
+    name = default_model_name()
     parser.add_argument(
         "--model",
-        default="tiny",
+        default=name,
         help="preset name (random weights), model folder, official checkpoint .pth/.safetensors, or default "
-        "(the trained default model) (default: tiny)",
+        f"(the trained default model, with its VAE) (default: {name})",
     )
     parser.add_argument(
         "--model-preset", help="architecture of an official checkpoint (default sana-streaming-2b-720p)"
