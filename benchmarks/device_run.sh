@@ -14,7 +14,8 @@
 #             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory
 #   pairs     the default model's data: pairs, as arrays, from the carried clips (.data/clips:
 #             carry ".data") and scikit-image's photographs (run it first in every call that trains)
-#   long      long videos for the streaming stage, as arrays, from the carried clips
+#   long      long videos for the streaming stage, as arrays: the carried clips and the photographs (camera
+#             moves of 8 s), each listed with every edit family's instruction
 #   vae       the tiny causal VAE for $VAE_SECONDS seconds (or $VAE_STEPS steps); weights back in float16
 #             ($OUT/tiny_vae/)
 #   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
@@ -50,6 +51,15 @@ kind.from_pretrained(sys.argv[2] + '/final', dtype=torch.float16).save_pretraine
 " "$1" "$2" "$3"
 }
 
+stills() {  # scikit-image's photographs as .npy stills (make-pairs films camera moves over them)
+    mkdir -p /tmp/data/stills
+    python3 -c "
+import numpy as np, skimage.data as d
+for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field'):
+    np.save(f'/tmp/data/stills/{name}.npy', getattr(d, name)())
+"
+}
+
 for what in "$@"; do
     case $what in
         tests) step tests "${TESTS_SECONDS:-300}" python3 -m pytest -q -m gpu tests -p no:cacheprovider \
@@ -71,15 +81,13 @@ for what in "$@"; do
             step train2b 540 torchrun --standalone --nproc_per_node "$gpus" benchmarks/train_throughput.py --scale 2b \
                 --steps 3 --warmup 1 --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
         pairs)
-            mkdir -p /tmp/data/stills
-            python3 -c "
-import numpy as np, skimage.data as d
-for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field'):
-    np.save(f'/tmp/data/stills/{name}.npy', getattr(d, name)())
-"
+            stills
             step pairs 180 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
                 --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-12}" --quiet ;;
-        long) step long 120 $CLI make-pairs .data/clips/*.mp4 --long --clip-format npy --out /tmp/data/long --quiet ;;
+        long)  # every clip and still with every family's instruction (the stills filmed over 8 s)
+            stills
+            step long 120 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --long --clip-format npy \
+                --families-per-video 14 --out /tmp/data/long --quiet ;;
         vae)  # trains for VAE_SECONDS (or VAE_STEPS, whichever ends first), then exports what it reached
             step vae_train $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir=/tmp/runs/tiny_vae \

@@ -18,10 +18,12 @@ def _make_pairs(args: argparse.Namespace) -> int:
             inputs,
             Path(args.out) / "manifest.jsonl",
             families=args.families,
+            families_per_video=args.families_per_video,
             seed=args.seed,
             clip_format=None if args.clip_format == "mkv" else args.clip_format,
             fps=args.fps,
             size=args.size,
+            still_frames=args.still_frames,
         )
     else:
         manifest = make_pairs(
@@ -107,6 +109,18 @@ def add_parsers(commands) -> None:
     pairs.add_argument("--size", type=parse_resolution, default=(384, 224), help="WIDTHxHEIGHT")
     pairs.add_argument("--seed", type=int, default=0)
     pairs.add_argument("--long", action="store_true", help="a stage-2 manifest of whole videos")
+    pairs.add_argument(
+        "--families-per-video",
+        type=int,
+        default=1,
+        help="with --long: instructions per video, from the families in turn (default 1)",
+    )
+    pairs.add_argument(
+        "--still-frames",
+        type=int,
+        default=129,
+        help="with --long: frames of the camera move filmed over each still image (default 129, 8 s at 16 fps)",
+    )
     pairs.add_argument(
         "--clip-format",
         choices=("mkv", "npy"),

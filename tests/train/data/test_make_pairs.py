@@ -3,6 +3,7 @@ stage 2 manifest; errors."""
 
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,6 +91,31 @@ def test_long_manifest(tmp_path):
     assert records[1].reverse_prompt in FAMILIES["cartoon"].reverse_prompts
     with pytest.raises(VideoError, match="video not found: "):
         make_long_manifest([tmp_path / "missing.mp4"], tmp_path / "x.jsonl")
+    with pytest.raises(ValueError, match="families_per_video must be a positive int"):
+        make_long_manifest(videos, tmp_path / "x.jsonl", families_per_video=0)
+
+
+def test_long_manifest_with_stills_and_several_families_per_video(tmp_path, pair_inputs):
+    """A still becomes a stored camera move of still_frames frames; each input is listed once per family."""
+    from sana_streaming.train.data.datasets import LongVideoDataset
+
+    still = Path(pair_inputs[3])  # a .npy still
+    video = sample_clip("carphone_pristine.mp4")
+    manifest = make_long_manifest(
+        [video, still],
+        tmp_path / "long.jsonl",
+        families=["night", "cartoon", "invert"],
+        families_per_video=2,
+        clip_format="npy",
+        size=(64, 48),
+        still_frames=17,
+    )
+    records = read_manifest(manifest)
+    assert [r.family for r in records] == ["night", "cartoon", "invert", "night"]
+    assert records[0].video == records[1].video and records[2].video == records[3].video
+    assert records[2].video.endswith(f"0001_{still.stem}.npy") and np.load(records[2].video).shape == (17, 48, 64, 3)
+    dataset = LongVideoDataset(manifest, num_frames=17, size=(64, 48))
+    assert len(dataset) == 4 and dataset[3]["video"].shape == (3, 17, 48, 64)
 
 
 def test_errors_and_skips(tmp_path, pair_inputs):

@@ -234,38 +234,54 @@ def make_long_manifest(
     out_path: str | Path,
     *,
     families: Sequence[str] | None = None,
+    families_per_video: int = 1,
     seed: int = 0,
     clip_format: str | None = None,
     fps: float = 16.0,
     size: tuple[int, int] = (384, 224),
+    still_frames: int = 129,
 ) -> Path:
-    """A stage 2 manifest: each long video gets an instruction from the families (round-robin) and its inverse.
+    """A stage 2 manifest: each long video gets ``families_per_video`` instructions from the families (taken
+    round-robin over all records) and their inverses; the records of one video share its file.
 
     Args:
-        clip_format: None lists the videos as they are; "npy" first stores each one resampled to ``fps`` and
-            fitted to ``size`` as an array beside the manifest (read without PyAV; large).
+        videos: video files, and still images (as in :func:`make_pairs`), each filmed with a synthetic camera
+            move of ``still_frames`` frames (default 129: 8 s at 16 fps) and stored beside the manifest.
+        clip_format: None lists the videos as they are (stills stored as lossless .mkv); "npy" first stores
+            each one resampled to ``fps`` and fitted to ``size`` as an array beside the manifest (read without
+            PyAV; large).
 
     Returns:
         ``out_path``.
     """
     names = _family_names(families)
+    _check_count("families_per_video", families_per_video)
+    _check_count("still_frames", still_frames)
+    size, fps = check_size(size), check_fps(fps, "make_long_manifest")
     rng = np.random.default_rng(seed)
     records = []
     for index, video in enumerate(map(Path, videos)):
-        if clip_format is None:
+        stored = Path(out_path).parent / "long" / f"{index:04d}_{_safe_name(video.stem)}"
+        if not video.is_file() and (clip_format is not None or video.suffix.lower() in STILL_SUFFIXES):
+            raise VideoError(f"input not found: {video}")
+        if video.suffix.lower() in STILL_SUFFIXES:
+            still = read_still(video)
+            camera = camera_path(
+                still_frames, (still.shape[1], still.shape[0]), size, np.random.default_rng([seed, index])
+            )
+            suffix = _clip_suffix(clip_format or "mkv")
+            video = write_clip(f"{stored}{suffix}", render_path(still, camera, size), fps)
+        elif clip_format is None:
             probe(video)  # fail now, naming the file, rather than in a training worker
         else:
             suffix = _clip_suffix(clip_format)
-            if not video.is_file():
-                raise VideoError(f"input not found: {video}")
-            with _open_video(video, check_fps(fps, "make_long_manifest")) as source:
-                frames = np.stack([fit_frame(frame.image, check_size(size), "crop") for frame in source])
-            video = write_clip(
-                Path(out_path).parent / "long" / f"{index:04d}_{_safe_name(video.stem)}{suffix}", frames, fps
-            )
-        family = FAMILIES[names[index % len(names)]]
-        prompt, reverse = _pick(family.prompts, rng), _pick(family.reverse_prompts, rng)
-        records.append(LongRecord(str(video.absolute()), prompt, reverse, family.name))
+            with _open_video(video, fps) as source:
+                frames = np.stack([fit_frame(frame.image, size, "crop") for frame in source])
+            video = write_clip(f"{stored}{suffix}", frames, fps)
+        for _ in range(families_per_video):
+            family = FAMILIES[names[len(records) % len(names)]]
+            prompt, reverse = _pick(family.prompts, rng), _pick(family.reverse_prompts, rng)
+            records.append(LongRecord(str(video.absolute()), prompt, reverse, family.name))
     if not records:
         raise VideoError("make_long_manifest needs at least one video")
     return write_manifest(out_path, records)
