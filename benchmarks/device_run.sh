@@ -83,7 +83,7 @@ for what in "$@"; do
         pairs)
             stills
             step pairs 180 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
-                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-12}" --quiet ;;
+                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-24}" --quiet ;;
         long)  # every clip and still with every family's instruction (the stills filmed over 8 s)
             stills
             step long 120 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --long --clip-format npy \
