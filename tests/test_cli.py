@@ -322,3 +322,23 @@ def test_eval_model_scores_each_family(clip16, tmp_path, capsys):
     assert list(record["families"]) == ["invert", "blur"] and record["clip"]["frames"] == 33
     assert main(["eval-model", "--families", "oil", "--quiet"]) == 2
     assert "unknown edit family 'oil'" in one_error_line(capsys)
+    assert record["model"]["precision"] == "bf16"
+
+
+def test_eval_model_measures_the_fast_paths_precision(clip16, tmp_path, capsys):
+    """--precision fp8 (emulated on the CPU) against bf16 on a model whose every layer is active."""
+    import json
+
+    folder = tmp_path / "model"
+    SanaStreamingTransformer(get_config("tiny")).randomize_weights(0).save_pretrained(folder)
+    args = ["eval-model", "--clip", str(clip16), "--frames", "33", "--families", "invert", "--model", str(folder)]
+    records = {}
+    for precision in ("bf16", "fp8"):
+        out = tmp_path / f"eval_{precision}.json"
+        assert main([*args, "--resolution", "64x32", "--quiet", "--precision", precision, "--out", str(out)]) == 0
+        records[precision] = json.loads(out.read_text())
+        assert records[precision]["model"]["precision"] == precision
+    bf16_db, fp8_db = (records[p]["families"]["invert"]["psnr_db"] for p in ("bf16", "fp8"))
+    assert bf16_db != fp8_db and abs(bf16_db - fp8_db) < 1.0  # quantized: close, not identical
+    assert main([*args, "--quiet", "--precision", "fp4"]) == 2
+    assert "fp4" in one_error_line(capsys)

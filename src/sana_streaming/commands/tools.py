@@ -131,6 +131,8 @@ def _eval_model(args: argparse.Namespace) -> int:
         device=args.device,
         **config,
     )
+    for note in editor.accelerate(args.precision):  # the fast path's quality (issue 4: within 0.3 dB of bf16)
+        print(f"note: {note}", file=sys.stderr)
     clip_path = sample_inputs(["samples"])[0] if args.clip == "samples" else args.clip
     clip = load_clip(clip_path, fps=editor.config.fps, size=editor.config.resolution, max_frames=args.frames).frames
 
@@ -144,7 +146,12 @@ def _eval_model(args: argparse.Namespace) -> int:
         result = family_benchmark(edit, clip, args.families, seed=args.seed, progress=lambda name: bar.update(1))
     result["vae_psnr_db"] = vae_db
     result["clip"] = {"path": str(clip_path), "frames": len(clip), "size": list(editor.config.resolution)}
-    result["model"] = {"spec": args.model, "vae": args.vae, "text_encoder": args.text_encoder}
+    result["model"] = {
+        "spec": args.model,
+        "vae": args.vae,
+        "text_encoder": args.text_encoder,
+        "precision": args.precision,
+    }
     print(format_family_table(result, vae_db))
     if args.out:
         record = bench_record("sana-streaming eval-model " + " ".join(sys.argv[2:]), result)
@@ -213,6 +220,12 @@ def add_parsers(commands) -> None:
     model_eval.add_argument("--frames", type=int, default=81, help="frames of the clip at 16 fps (default 81)")
     model_eval.add_argument("--resolution", type=parse_resolution, help="WIDTHxHEIGHT (default: the VAE's)")
     model_eval.add_argument("--families", nargs="+", help="edit families (default: all)")
+    model_eval.add_argument(
+        "--precision",
+        default="bf16",
+        help="the DiT's precision policy (bf16, fp8, paper, or a policy file): compare with bf16 for the fast "
+        "path's cost in quality (FP8 is emulated where the device has no FP8 units)",
+    )
     model_eval.add_argument("--device", default="auto")
     model_eval.add_argument("--seed", type=int, default=0)
     model_eval.add_argument("--out", help="the JSON report (e.g. benchmarks/results/eval_default_model.json)")
