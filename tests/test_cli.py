@@ -277,29 +277,28 @@ def test_eval_reports_stability_and_fidelity(tmp_path, capsys):
 
 def test_the_default_model_loads_from_the_package_folder(clip16, tmp_path, monkeypatch, capsys):
     """--model default: a clear error until the weights ship; then the DiT and its VAE from the package folder."""
-    from sana_streaming.commands import common
+    from sana_streaming import hub
     from sana_streaming.engine import loading
     from sana_streaming.vae.autoencoder import VideoAutoencoder
     from sana_streaming.vae.config import get_vae_config
 
-    monkeypatch.setattr(loading, "DEFAULT_WEIGHTS", tmp_path / "weights" / "default")
-    monkeypatch.setattr(common, "SHIPPED_MODEL", loading.DEFAULT_WEIGHTS / "model" / "config.json")
-    assert common.default_model_name() == "tiny"  # what --model means when not given
+    monkeypatch.setattr(hub, "DEFAULT_WEIGHTS", tmp_path / "weights" / "default")
+    assert hub.default_model_name() == "tiny"  # what --model means when not given
     assert main(["edit", str(clip16), "-p", "night", "--model", "default", *FAST]) == 2
     assert "the trained default model is not shipped yet" in one_error_line(capsys)
     torch.manual_seed(0)
-    SanaStreamingTransformer(get_config("tiny")).save_pretrained(loading.DEFAULT_WEIGHTS / "model")
+    SanaStreamingTransformer(get_config("tiny")).save_pretrained(hub.DEFAULT_WEIGHTS / "model")
     assert main(["edit", str(clip16), "-p", "night", "--model", "default", *FAST]) == 2
     assert "the trained default VAE is not shipped yet" in one_error_line(capsys)
     vae = VideoAutoencoder(get_vae_config("tiny"))
     with torch.no_grad():
         for p in vae.parameters():
             p.copy_(torch.randn_like(p) * 0.05)
-    vae.save_pretrained(loading.DEFAULT_WEIGHTS / "vae")
+    vae.save_pretrained(hub.DEFAULT_WEIGHTS / "vae")
     out = tmp_path / "default.mp4"
     assert main(["edit", str(clip16), "-p", "night", "--model", "default", "-o", str(out), *FAST]) == 0
     assert probe(out)[0] == 57
-    assert common.default_model_name() == "default"  # shipped: the editor's default without --model
+    assert hub.default_model_name() == "default"  # shipped: the editor's default without --model
     capsys.readouterr()
     assert main(["edit", str(clip16), "-p", "night", "-o", str(tmp_path / "plain.mp4"), *FAST[:2]]) == 0
     assert "random weights" not in capsys.readouterr().err

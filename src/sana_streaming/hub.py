@@ -7,6 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The trained default model ships inside the package: model/ (the DiT) and vae/, each config.json + safetensors.
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
+
+
+def default_model_name() -> str:
+    """``default`` once the trained default model ships inside the package, else ``tiny`` (random weights)."""
+    return "default" if (DEFAULT_WEIGHTS / "model" / "config.json").is_file() else "tiny"
+
 
 class WeightsNotFoundError(FileNotFoundError):
     """Weights that are not on this machine; the message is one line naming what was looked for."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sana_streaming.hub import default_model_name
+
 
 def parse_resolution(text: str) -> tuple[int, int]:
     try:
@@ -39,15 +41,6 @@ def sample_inputs(inputs: list[str]) -> list[str]:
         else:
             out.append(item)
     return out
-
-
-# Where the trained default model ships (engine.loading.DEFAULT_WEIGHTS; here without importing torch).
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default" / "model" / "config.json"
-
-
-def default_model_name() -> str:
-    """``default`` once the trained default model ships inside the package, else ``tiny`` (random weights)."""
-    return "default" if SHIPPED_MODEL.is_file() else "tiny"
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, vae: bool = True) -> None:

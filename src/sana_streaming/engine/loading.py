@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from sana_streaming import hub
 from sana_streaming.hub import WeightsNotFoundError, resolve_local_model
 from sana_streaming.models.config import PRESETS, get_config
 from sana_streaming.models.transformer import SanaStreamingTransformer
@@ -20,7 +21,6 @@ from sana_streaming.vae.config import VAE_PRESETS, get_vae_config
 
 # The editor we train ourselves and ship inside the package: model/ (the DiT) and vae/, each config.json +
 # model.safetensors, and MODEL_CARD.md (data, recipe, steps, metrics, limits).
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default"
 OFFICIAL_VAE_ID = "Lightricks/LTX-2"
 OFFICIAL_TEXT_ID = "google/gemma-2-2b-it"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
@@ -54,12 +54,12 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 def load_model(spec: str, *, preset: str | None, device: torch.device, dtype: torch.dtype, seed: int = 0) -> Loaded:
     """A DiT from a preset name (random weights), a folder from save_pretrained, or an official checkpoint."""
     if spec == "default":
-        if not (DEFAULT_WEIGHTS / "model" / "config.json").is_file():
+        if not (hub.DEFAULT_WEIGHTS / "model" / "config.json").is_file():
             raise ValueError(
                 "the trained default model is not shipped yet; use --model tiny (random weights), a model folder, "
                 "or an official SANA-Streaming checkpoint"
             )
-        spec = str(DEFAULT_WEIGHTS / "model")
+        spec = str(hub.DEFAULT_WEIGHTS / "model")
     path = Path(spec).expanduser()
     if path.is_dir():
         return Loaded(SanaStreamingTransformer.from_pretrained(path, dtype=dtype, device=device), [])
@@ -87,9 +87,9 @@ def load_vae(spec: str | None, model: SanaStreamingTransformer, *, device: torch
     if spec is None:
         spec = "tiny" if model.cfg.in_channels == VAE_PRESETS["tiny"].latent_channels else OFFICIAL_VAE_ID
     if spec == "default":
-        if not (DEFAULT_WEIGHTS / "vae" / "config.json").is_file():
+        if not (hub.DEFAULT_WEIGHTS / "vae" / "config.json").is_file():
             raise ValueError("the trained default VAE is not shipped yet; use --vae tiny or a VAE folder")
-        spec = str(DEFAULT_WEIGHTS / "vae")
+        spec = str(hub.DEFAULT_WEIGHTS / "vae")
     if spec in VAE_PRESETS:
         torch.manual_seed(0)
         vae = VideoAutoencoder(get_vae_config(spec)).to(device=device, dtype=dtype).eval()
