@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from sana_streaming.io.frames import IMAGE_SUFFIXES, VideoError, VideoFrame, check_fps, check_size, to_uint8_rgb
 from sana_streaming.io.transform import FrameRateResampler, fit_frame
-from sana_streaming.train.data.camera import camera_path, render_path
+from sana_streaming.train.data.camera import camera_path, camera_path_video, render_path
 from sana_streaming.train.data.edits import FAMILIES, EditFamily, get_family
 from sana_streaming.train.data.manifest import LongRecord, PairRecord, write_manifest
 from sana_streaming.train.data.video import CLIP_SUFFIXES, probe, write_clip
@@ -260,24 +260,9 @@ def make_long_manifest(
     size, fps = check_size(size), check_fps(fps, "make_long_manifest")
     rng = np.random.default_rng(seed)
     records = []
-    for index, video in enumerate(map(Path, videos)):
-        stored = Path(out_path).parent / "long" / f"{index:04d}_{_safe_name(video.stem)}"
-        if not video.is_file() and (clip_format is not None or video.suffix.lower() in STILL_SUFFIXES):
-            raise VideoError(f"input not found: {video}")
-        if video.suffix.lower() in STILL_SUFFIXES:
-            still = read_still(video)
-            camera = camera_path(
-                still_frames, (still.shape[1], still.shape[0]), size, np.random.default_rng([seed, index])
-            )
-            suffix = _clip_suffix(clip_format or "mkv")
-            video = write_clip(f"{stored}{suffix}", render_path(still, camera, size), fps)
-        elif clip_format is None:
-            probe(video)  # fail now, naming the file, rather than in a training worker
-        else:
-            suffix = _clip_suffix(clip_format)
-            with _open_video(video, fps) as source:
-                frames = np.stack([fit_frame(frame.image, size, "crop") for frame in source])
-            video = write_clip(f"{stored}{suffix}", frames, fps)
+    for index, path in enumerate(map(Path, videos)):
+        stem = Path(out_path).parent / "long" / f"{index:04d}_{_safe_name(path.stem)}"
+        video = _long_video(path, stem, clip_format, fps, size, still_frames, np.random.default_rng([seed, index]))
         for _ in range(families_per_video):
             family = FAMILIES[names[len(records) % len(names)]]
             prompt, reverse = _pick(family.prompts, rng), _pick(family.reverse_prompts, rng)
@@ -285,6 +270,23 @@ def make_long_manifest(
     if not records:
         raise VideoError("make_long_manifest needs at least one video")
     return write_manifest(out_path, records)
+
+
+def _long_video(path: Path, stem: Path, clip_format, fps: float, size, still_frames: int, rng) -> Path:
+    """The file a long-video record lists: a video as it is (``clip_format`` None), else stored beside the
+    manifest as a clip at ``fps`` and ``size`` (a still filmed with a camera move of ``still_frames`` first)."""
+    still = path.suffix.lower() in STILL_SUFFIXES
+    if clip_format is None and not still:
+        probe(path)  # fail now, naming the file, rather than in a training worker
+        return path
+    if not path.is_file():
+        raise VideoError(f"input not found: {path}")
+    if still:
+        frames = camera_path_video(read_still(path), still_frames, size, rng)
+    else:
+        with _open_video(path, fps) as source:
+            frames = np.stack([fit_frame(frame.image, size, "crop") for frame in source])
+    return write_clip(f"{stem}{_clip_suffix(clip_format or 'mkv')}", frames, fps)
 
 
 def _family_names(families: Sequence[str] | None) -> list[str]:
