@@ -89,7 +89,7 @@ def _mpq_search(args: argparse.Namespace) -> int:
         ranges=args.ranges,
         budget=args.budget,
         progress=not args.quiet,
-        log=(lambda line: print(line, file=sys.stderr, flush=True)) if args.quiet else None,  # the bar otherwise
+        log=(lambda line: print(line, file=sys.stderr, flush=True)) if args.quiet else (lambda line: None),
     )
     policy = report.pop("policy")
     save_policy(policy, args.out_policy)

@@ -129,7 +129,7 @@ def search(
     budget: float | None = None,
     sampler: SamplerConfig | None = None,
     progress: bool = False,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], object] = lambda line: None,
 ) -> dict:
     """Measure every slot at every precision, then choose greedily under ``budget`` (default: all-FP8's error).
 
@@ -163,8 +163,7 @@ def search(
             "flop_share": shares,
             "idealized_speedup": idealized_speedup(shares),
         }
-        if log is not None:
-            log(f"preset {name}: RelRMSE {presets[name]['rel_rmse']:.4g}, FLOP shares {shares}")
+        log(f"preset {name}: RelRMSE {presets[name]['rel_rmse']:.4g}, FLOP shares {shares}")
     budget = presets["fp8"]["rel_rmse"] if budget is None else budget
 
     candidates = []
@@ -176,8 +175,7 @@ def search(
             continue
         error = measure(policy)
         benefit = share * (1 - 1 / SPEEDUP[precision])
-        if log is not None:
-            log(f"candidate {slot.name} {precision}: RelRMSE {error:.4g}, FLOP share {share:.3f}")
+        log(f"candidate {slot.name} {precision}: RelRMSE {error:.4g}, FLOP share {share:.3f}")
         candidates.append(
             {"slot": slot, "precision": precision, "flop_share": share, "rel_rmse": error, "benefit": benefit}
         )
@@ -193,8 +191,7 @@ def search(
         tentative = {**chosen, slot: precision}
         trial_error = measure(policy_of("trial", tentative))
         kept = trial_error <= budget
-        if log is not None:
-            log(f"step + {slot.name} {precision}: RelRMSE {trial_error:.4g} ({'kept' if kept else 'over budget'})")
+        log(f"step + {slot.name} {precision}: RelRMSE {trial_error:.4g} ({'kept' if kept else 'over budget'})")
         steps.append({"slot": slot.name, "precision": precision, "rel_rmse": trial_error, "kept": kept})
         if kept:
             chosen, error = tentative, trial_error
