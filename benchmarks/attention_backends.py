@@ -11,6 +11,7 @@ Shapes (bf16, 20 heads of 112): a steady streaming chunk's self-attention, 2,640
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -79,8 +80,8 @@ def main() -> None:
             if isinstance(r, dict)
         ]
         print(f"{label} ({row['queries']} x {row['keys']}): " + "; ".join(cells), flush=True)
-    record = bench_record("python benchmarks/attention_backends.py", {"shapes": rows})
-    record["benchmark"] = "benchmarks/attention_backends.py"
+    line = "python " + " ".join(sys.argv)
+    record = bench_record(line, {"shapes": rows}, benchmark="benchmarks/attention_backends.py")
     if args.out:
         save_record(record, args.out)
 

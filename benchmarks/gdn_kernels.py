@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -152,8 +153,8 @@ def main() -> None:
             f"tuning (kernel ms) {json.dumps({k: round(v['total'], 4) for k, v in row['triton_tuning_ms'].items()})}",
             flush=True,
         )
-    record = bench_record("python benchmarks/gdn_kernels.py", {"rows": rows})
-    record["benchmark"] = "benchmarks/gdn_kernels.py"
+    line = "python " + " ".join(sys.argv)
+    record = bench_record(line, {"rows": rows}, benchmark="benchmarks/gdn_kernels.py")
     if args.out:
         save_record(record, args.out)
 

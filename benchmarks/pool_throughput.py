@@ -12,6 +12,7 @@ weights needed): speed does not depend on the values.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import threading
 import time
@@ -102,10 +103,8 @@ def main() -> None:
             f"({row['per_stream_fps']:.1f} per stream)",
             flush=True,
         )
-    record = bench_record(
-        "python benchmarks/pool_throughput.py", {"spec": {**spec, "text_encoder": "random"}, "rows": rows}
-    )
-    record["benchmark"] = "benchmarks/pool_throughput.py"
+    body = {"spec": {**spec, "text_encoder": "random"}, "rows": rows}
+    record = bench_record("python " + " ".join(sys.argv), body, benchmark="benchmarks/pool_throughput.py")
     if args.out:
         save_record(record, args.out)
 

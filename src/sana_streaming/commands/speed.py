@@ -101,8 +101,8 @@ def _mpq_search(args: argparse.Namespace) -> int:
             speed[f"{name}_chunk_ms"] = mpq.chunk_latency_ms(fast, tuple(cal.source.shape[-2:]))
             del fast
         report["speed_eager"] = speed
-    record = bench.bench_record("sana-streaming mpq-search " + " ".join(sys.argv[2:]), report)
-    record["benchmark"] = "sana-streaming mpq-search"
+    line = "sana-streaming mpq-search " + " ".join(sys.argv[2:])
+    record = bench.bench_record(line, report, benchmark="sana-streaming mpq-search")
     record["model"] = {"spec": args.model, "config": model.cfg.name, "dtype": str(dtype).removeprefix("torch.")}
     if args.out:
         bench.save_record(record, args.out)

@@ -154,8 +154,8 @@ def _eval_model(args: argparse.Namespace) -> int:
     }
     print(format_family_table(result, vae_db))
     if args.out:
-        record = bench_record("sana-streaming eval-model " + " ".join(sys.argv[2:]), result)
-        record["benchmark"] = "sana-streaming eval-model"
+        line = "sana-streaming eval-model " + " ".join(sys.argv[2:])
+        record = bench_record(line, result, benchmark="sana-streaming eval-model")
         print(f"wrote {save_record(record, args.out)}")
     return 0
 

@@ -276,10 +276,11 @@ def save_record(record: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def bench_record(args_line: str, body: dict) -> dict:
+def bench_record(args_line: str, body: dict, benchmark: str = "sana-streaming bench") -> dict:
+    """``body`` with what reproduces it: the benchmark, its command line, the commit, the date, the machine."""
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     return {
-        "benchmark": "sana-streaming bench",
+        "benchmark": benchmark,
         "command": args_line,
         "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
