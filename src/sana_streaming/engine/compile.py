@@ -12,8 +12,6 @@ import torch
 
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.nn.mix_ffn import DepthwiseConv
-from sana_streaming.vae.autoencoder import Decoder, Encoder, VideoAutoencoder
-from sana_streaming.vae.layers import ResnetBlock, norm_silu
 
 
 def compile_model(
@@ -31,17 +29,3 @@ def compile_model(
         block.compile(mode=mode, dynamic=False)
     model.final_layer.compile(mode=mode, dynamic=False)
     return model
-
-
-def accelerate_vae(vae: VideoAutoencoder, *, channels_last: bool = True, compile: bool = True) -> VideoAutoencoder:
-    """Speed up the causal VAE in place: its 3D convs on channels-last (NDHWC) weights, which cuDNN runs
-    faster, and each SiLU(RMS(.)) between them compiled into one pass (shapes dynamic: every level and chunk
-    size shares one kernel). Same results up to float rounding; returns ``vae``."""
-    if channels_last:
-        vae.to(memory_format=torch.channels_last_3d)
-    if compile:
-        fused = torch.compile(norm_silu, dynamic=True)
-        for module in vae.modules():
-            if isinstance(module, ResnetBlock | Encoder | Decoder):
-                module.norm_act = fused
-    return vae

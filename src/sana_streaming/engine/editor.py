@@ -158,8 +158,8 @@ class StreamingEditor:
             precision: a policy name ("bf16", "fp8", "paper") or a policy file from ``sana-streaming mpq-search``;
                 layers it puts in NVFP4 run in FP8 (no NVFP4 kernels here).
             compile: ``torch.compile`` every block of the DiT (the first chunks of a stream then take longer: see
-                :meth:`warmup`). The VAE stays eager: channels-last with compiled activations measured 1.4x
-                slower on the H200 (benchmarks/NOTES.md).
+                :meth:`warmup`). The VAE stays eager (channels-last with compiled activations was 1.4x
+                slower on the H200: benchmarks/NOTES.md).
             cuda_graphs: replay the steady-state streaming calls as CUDA graphs (CUDA only).
             gdn: the GDN implementation, "chunkwise" (PyTorch) or "triton" (the fused kernel, CUDA only);
                 None keeps the model's.

@@ -63,8 +63,6 @@ class MidBlock(nn.Module):
 class Encoder(nn.Module):
     """Video (B, 3, T, H, W) in [-1, 1] -> posterior parameters (B, 2 * latent, T', H', W')."""
 
-    norm_act = staticmethod(norm_silu)  # see ResnetBlock
-
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
         slots = itertools.count()
@@ -90,15 +88,13 @@ class Encoder(nn.Module):
         for block in self.down_blocks:
             x = block(x, causal, cache)
         x = self.mid_block(x, causal, cache)
-        x = self.conv_out(self.norm_act(x), causal, cache)
+        x = self.conv_out(norm_silu(x), causal, cache)
         logvar = x[:, -1:].expand(-1, self.latent_channels, -1, -1, -1)
         return torch.cat([x[:, : self.latent_channels], logvar], dim=1)
 
 
 class Decoder(nn.Module):
     """Raw latent (B, latent, T', H', W') -> video (B, 3, T, H, W)."""
-
-    norm_act = staticmethod(norm_silu)  # see ResnetBlock
 
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
@@ -128,7 +124,7 @@ class Decoder(nn.Module):
         x = self.mid_block(x, causal, cache)
         for block in self.up_blocks:
             x = block(x, causal, cache)
-        x = self.conv_out(self.norm_act(x), causal, cache)
+        x = self.conv_out(norm_silu(x), causal, cache)
         p = self.patch_size
         batch, _, frames, height, width = x.shape
         x = x.reshape(batch, -1, 1, p, p, frames, height, width)

@@ -68,13 +68,7 @@ class CausalConv3d(nn.Module):
 
 
 class ResnetBlock(nn.Module):
-    """x + conv2(SiLU(RMS(conv1(SiLU(RMS(x)))))).
-
-    ``norm_act`` computes SiLU(RMS(.)); ``sana_streaming.engine.compile.accelerate_vae`` swaps in a compiled
-    version (one pass over memory instead of six).
-    """
-
-    norm_act = staticmethod(norm_silu)
+    """x + conv2(SiLU(RMS(conv1(SiLU(RMS(x))))))."""
 
     def __init__(self, channels: int, padding_mode: str, slots: iter) -> None:
         super().__init__()
@@ -82,8 +76,8 @@ class ResnetBlock(nn.Module):
         self.conv2 = CausalConv3d(channels, channels, padding_mode, next(slots))
 
     def forward(self, x: Tensor, causal: bool, cache: StreamCache | None = None) -> Tensor:
-        h = self.conv1(self.norm_act(x), causal, cache)
-        return x + self.conv2(self.norm_act(h), causal, cache)
+        h = self.conv1(norm_silu(x), causal, cache)
+        return x + self.conv2(norm_silu(h), causal, cache)
 
 
 def space_to_depth(x: Tensor, stride: tuple[int, int, int]) -> Tensor:
