@@ -24,7 +24,8 @@
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle).
-# The step logs come back as one archive, logs.tar (at most 8 files return from a call).
+# The step logs and JSON results come back as one archive, results.tar (at most 8 files return from a call);
+# CUDA_VISIBLE_DEVICES runs steps side by side on the GPUs of one machine (each with its own OUT).
 set -u
 export PYTHONPATH="$PWD/src:$PWD" PYTHONUNBUFFERED=1
 export GIT_COMMIT="${GIT_COMMIT:-unknown}"
@@ -72,14 +73,16 @@ for what in "$@"; do
             step attention 90 python3 benchmarks/attention_backends.py --out "$OUT/attention_backends_h200.json" ;;
         mpq) step mpq "${MPQ_SECONDS:-400}" $CLI mpq-search --synthetic --frames 57 --ranges 2 --model sana-streaming-2b-720p \
             --quiet --out "$OUT/mpq_search_2b_h200.json" --out-policy "$OUT/mpq_policy_2b.json" ;;
-        pool)
-            devices=$(python3 -c "import torch; print(' '.join(f'cuda:{i}' for i in range(torch.cuda.device_count())))")
-            step pool 540 python3 benchmarks/pool_throughput.py --devices $devices --streams-per-device 1 2 4 \
-                --compile --out "$OUT/pool_throughput_h200.json" ;;
-        train2b)
+        pool)  # every visible GPU (CUDA_VISIBLE_DEVICES chooses); POOL_STREAMS streams per GPU
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-            step train2b 540 torchrun --standalone --nproc_per_node "$gpus" benchmarks/train_throughput.py --scale 2b \
-                --steps 3 --warmup 1 --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
+            devices=$(python3 -c "import torch; print(' '.join(f'cuda:{i}' for i in range(torch.cuda.device_count())))")
+            step "pool_x$gpus" "${POOL_SECONDS:-540}" python3 benchmarks/pool_throughput.py --devices $devices \
+                --streams-per-device ${POOL_STREAMS:-1 2 4} --compile --out "$OUT/pool_throughput_h200x$gpus.json" ;;
+        train2b)  # one process per visible GPU
+            gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+            step "train2b_x$gpus" "${TRAIN2B_SECONDS:-540}" torchrun --standalone --nproc_per_node "$gpus" \
+                benchmarks/train_throughput.py --scale 2b --steps 3 --warmup 1 \
+                --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
         pairs)
             stills
             step pairs 180 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
@@ -118,8 +121,9 @@ for what in "$@"; do
     esac
 done
 
-# At most 8 files come back from a call: the step logs travel as one archive (their tails are printed above).
+# At most 8 files come back from a call: the step logs and JSON results travel as one archive, results.tar
+# (the step logs' tails are printed above; the weights' folders come back as they are).
 cd "$OUT" || exit 1
-logs=$(ls -- *.log *_log.jsonl 2>/dev/null)
-[ -n "$logs" ] && tar -rf logs.tar $logs && rm -f $logs  # appended: several runs in one call
+files=$(ls -- *.log *_log.jsonl *.json 2>/dev/null)
+[ -n "$files" ] && tar -rf results.tar $files && rm -f $files  # appended: several runs in one call
 exit 0

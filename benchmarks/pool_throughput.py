@@ -103,10 +103,9 @@ def main() -> None:
             f"({row['per_stream_fps']:.1f} per stream)",
             flush=True,
         )
-    body = {"spec": {**spec, "text_encoder": "random"}, "rows": rows}
-    record = bench_record("python " + " ".join(sys.argv), body, benchmark="benchmarks/pool_throughput.py")
-    if args.out:
-        save_record(record, args.out)
+        if args.out:  # after every row, so a run cut short keeps what it measured
+            body = {"spec": {**spec, "text_encoder": "random"}, "rows": rows}
+            save_record(bench_record("python " + " ".join(sys.argv), body, benchmark="benchmarks/pool_throughput.py"), args.out)
 
 
 if __name__ == "__main__":
