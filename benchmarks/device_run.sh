@@ -77,7 +77,7 @@ for what in "$@"; do
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
             devices=$(python3 -c "import torch; print(' '.join(f'cuda:{i}' for i in range(torch.cuda.device_count())))")
             step "pool_x$gpus" "${POOL_SECONDS:-540}" python3 benchmarks/pool_throughput.py --devices $devices \
-                --streams-per-device ${POOL_STREAMS:-1 2 4} --compile --out "$OUT/pool_throughput_h200x$gpus.json" ;;
+                --streams-per-device ${POOL_STREAMS:-1 2 4} --compile ${POOL_ARGS:-} --out "$OUT/pool_throughput_h200x$gpus.json" ;;
         train2b)  # one process per visible GPU
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
             step "train2b_x$gpus" "${TRAIN2B_SECONDS:-540}" torchrun --standalone --nproc_per_node "$gpus" \

@@ -27,6 +27,7 @@ from sana_streaming.models.config import get_config
 from sana_streaming.text.base import TextEncoder
 from sana_streaming.text.precomputed import save_text_features
 
+WARMUP_CHUNKS = 4  # chunks each worker edits before timing (the sink and previous-chunk caches fill up)
 PROMPTS = ["make it a watercolor painting", "turn it into night", "make it a pencil sketch"]
 
 
@@ -45,10 +46,11 @@ def run(devices: list[str], per_device: int, chunks: int, spec: dict) -> dict:
     video = np.random.default_rng(0).integers(0, 256, (33 + 24 * chunks, height, width, 3), dtype=np.uint8)
     with StreamPool(devices, **spec) as pool:
         streams = [pool.open(PROMPTS[i % len(PROMPTS)]) for i in range(per_device * len(devices))]
-        pool.push(streams[0], video[:33])  # compile / allocate once per worker before timing
-        pool.flush(streams[0])
-        pool.close(streams[0])
-        streams[0] = pool.open(PROMPTS[0])
+        for i, worker_first in enumerate(streams[: len(devices)]):  # compile / allocate on every worker: the
+            pool.push(worker_first, video[: 33 + 24 * WARMUP_CHUNKS])  # caches grow over the first chunks
+            pool.flush(worker_first)
+            pool.close(worker_first)
+            streams[i] = pool.open(PROMPTS[i % len(PROMPTS)])
         counts, starts = [0] * len(streams), [0.0] * len(streams)
 
         def drive(i: int) -> None:
@@ -73,6 +75,33 @@ def run(devices: list[str], per_device: int, chunks: int, spec: dict) -> dict:
     }
 
 
+def run_direct(device: str, chunks: int, spec: dict) -> dict:
+    """The same stream on one editor in this process: what the pool's worker costs on top (frames through queues)."""
+    from sana_streaming.engine.editor import StreamingEditor
+
+    width, height = spec["resolution"]
+    video = np.random.default_rng(0).integers(0, 256, (33 + 24 * chunks, height, width, 3), dtype=np.uint8)
+    editor = StreamingEditor.from_pretrained(device=device, **spec)
+    editor.set_prompt(PROMPTS[0])
+    editor.push(video[: 33 + 24 * WARMUP_CHUNKS])
+    editor.flush()
+    editor.reset()
+    editor.push(video[:33])
+    began, frames = time.perf_counter(), 0
+    for c in range(chunks):
+        frames += len(editor.push(video[33 + 24 * c : 57 + 24 * c]))
+    elapsed = time.perf_counter() - began
+    return {
+        "devices": [device],
+        "streams": 1,
+        "in_process": True,
+        "frames": frames,
+        "seconds": elapsed,
+        "aggregate_fps": frames / elapsed,
+        "per_stream_fps": frames / elapsed,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", nargs="+", default=["cuda:0"])
@@ -81,6 +110,7 @@ def main() -> None:
     parser.add_argument("--preset", default="sana-streaming-2b-720p")
     parser.add_argument("--precision", default="fp8")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--direct", action="store_true", help="first, one stream on an editor in this process")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     cfg = get_config(args.preset)
@@ -95,17 +125,22 @@ def main() -> None:
         "compile": args.compile,
     }
     rows = []
-    for per_device in args.streams_per_device:
-        rows.append(run(args.devices, per_device, args.chunks, spec))
+    for per_device in (["direct"] if args.direct else []) + args.streams_per_device:
+        if per_device == "direct":
+            rows.append(run_direct(args.devices[0], args.chunks, spec))
+        else:
+            rows.append(run(args.devices, per_device, args.chunks, spec))
         row = rows[-1]
         print(
-            f"{row['streams']} streams on {len(args.devices)} device(s): {row['aggregate_fps']:.1f} frames/s "
+            ("in process: " if row.get("in_process") else "")
+            + f"{row['streams']} streams on {len(row['devices'])} device(s): {row['aggregate_fps']:.1f} frames/s "
             f"({row['per_stream_fps']:.1f} per stream)",
             flush=True,
         )
         if args.out:  # after every row, so a run cut short keeps what it measured
             body = {"spec": {**spec, "text_encoder": "random"}, "rows": rows}
-            save_record(bench_record("python " + " ".join(sys.argv), body, benchmark="benchmarks/pool_throughput.py"), args.out)
+            record = bench_record("python " + " ".join(sys.argv), body, benchmark="benchmarks/pool_throughput.py")
+            save_record(record, args.out)
 
 
 if __name__ == "__main__":
