@@ -18,6 +18,8 @@
 #             moves of 8 s), each listed with every edit family's instruction
 #   vae       the tiny causal VAE for $VAE_SECONDS seconds (or $VAE_STEPS steps); weights back in float16
 #             ($OUT/tiny_vae/)
+#   vae_decoder  the carried VAE (.data/tiny_vae) with its decoder trained on for $VAE_SECONDS seconds, the encoder
+#             (hence the latents of models trained on it) unchanged; weights back in float16 ($OUT/tiny_vae/)
 #   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
 #             $OUT/tiny_vae, else .data/tiny_vae, and the precomputed .data/text.safetensors (sana-streaming
 #             text-features); weights back in float16
@@ -97,6 +99,13 @@ for what in "$@"; do
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
                 ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
             export_half vae /tmp/runs/tiny_vae "$OUT/tiny_vae" ;;
+        vae_decoder)  # the carried .data/tiny_vae with only its decoder trained on: encoder and latents unchanged
+            step vae_decoder_train $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
+                data.manifest=/tmp/data/pairs/manifest.jsonl vae.path=.data/tiny_vae "vae_train.mode='decoder'" \
+                run.out_dir=/tmp/runs/tiny_vae_decoder run.steps="${VAE_STEPS:-20000}" \
+                run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 optim.warmup_steps=100 \
+                ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
+            export_half vae /tmp/runs/tiny_vae_decoder "$OUT/tiny_vae" ;;
         bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
             vae_path=.data/tiny_vae
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
@@ -117,7 +126,7 @@ for what in "$@"; do
                 run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
                 run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} --quiet
             export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, bidirectional, streaming)"; exit 2 ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, vae_decoder, bidirectional, streaming)"; exit 2 ;;
     esac
 done
 

@@ -43,9 +43,33 @@ def test_distillation_stage_trains_only_the_student_decoder(tmp_path):
 
 
 def test_unknown_vae_mode_is_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"vae_train\.mode must be reconstruct or distill"):
+    with pytest.raises(ValueError, match=r"vae_train\.mode must be reconstruct, decoder or distill"):
         VAEStage(
             recipe(tmp_path, stage="vae", vae_train={"mode": "magic"}),
+            torch.device("cpu"),
+            World(),
+            dataset=synthetic_pairs(1),
+        )
+
+
+def test_decoder_mode_fine_tunes_the_saved_vaes_decoder_only(tmp_path):
+    torch.manual_seed(0)
+    VideoAutoencoder(MICRO_VAE).save_pretrained(tmp_path / "vae")
+    saved = VideoAutoencoder.from_pretrained(tmp_path / "vae")
+    cfg = recipe(tmp_path / "run", stage="vae", vae={"path": str(tmp_path / "vae")}, vae_train={"mode": "decoder"})
+    stage = VAEStage(cfg, torch.device("cpu"), World(), dataset=synthetic_pairs(2))
+    for key, value in saved.state_dict().items():  # starts from the saved weights
+        assert torch.equal(stage.vae.state_dict()[key], value), key
+    stage.train_step(0)
+    encoder, decoder = saved.encoder.state_dict(), saved.decoder.state_dict()
+    assert all(torch.equal(v, encoder[k]) for k, v in stage.vae.encoder.state_dict().items())  # same latents
+    assert any(not torch.equal(v, decoder[k]) for k, v in stage.vae.decoder.state_dict().items())
+
+
+def test_decoder_mode_needs_a_trained_vae(tmp_path):
+    with pytest.raises(ValueError, match=r"set vae\.path"):
+        VAEStage(
+            recipe(tmp_path, stage="vae", vae_train={"mode": "decoder"}),
             torch.device("cpu"),
             World(),
             dataset=synthetic_pairs(1),

@@ -22,6 +22,10 @@ def make_optimizer(params, cfg: OptimConfig, lr: float | None = None) -> tuple[t
 class EMA:
     """Exponential moving average of a module's floating-point parameters and buffers (kept in float32).
 
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` over the ``n`` updates since ``start``, so a short
+    run's average follows its recent weights instead of keeping a share of the initial ones (with a constant
+    0.999, 600 steps would leave 55% of the initialisation in the average).
+
     With an FSDP2-sharded module the average is sharded like the weights; ``state_dict`` and ``copy_to``
     gather it (every process must call them) and ``load_state_dict`` shards whole tensors again.
     """
@@ -32,7 +36,8 @@ class EMA:
 
     @torch.no_grad()
     def update(self, module: nn.Module, step: int) -> None:
-        decay = 0.0 if step < self.start else self.decay
+        since = step - self.start
+        decay = 0.0 if since < 0 else min(self.decay, (1 + since) / (10 + since))
         for key, value in module.state_dict().items():
             if key in self.shadow:
                 self.shadow[key].mul_(decay).add_(value.detach().float(), alpha=1 - decay)

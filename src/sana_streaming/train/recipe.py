@@ -98,7 +98,7 @@ class DMDConfig:
 class VAETrainConfig:
     """Causal VAE stage: reconstruction, or decoder distillation from a bidirectional teacher."""
 
-    mode: str = "reconstruct"  # or "distill"
+    mode: str = "reconstruct"  # "decoder" (fine-tune vae.path's decoder, encoder frozen) or "distill"
     teacher: str = ""  # distill: the bidirectional VAE folder
     charbonnier: float = 1.0
     haar: float = 0.5

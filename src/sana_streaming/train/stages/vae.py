@@ -1,7 +1,9 @@
 """The causal VAE stage: train the autoencoder by reconstruction, or distil a causal decoder (paper_notes 3.6).
 
 ``vae_train.mode = "reconstruct"``: encoder and decoder learn Charbonnier + Haar high-band L1 (+ a tiny KL)
-on the training clips, decoding causally as the streaming path does. ``"distill"``: a bidirectional teacher
+on the training clips, decoding causally as the streaming path does. ``"decoder"``: the same losses, but only
+the decoder of the VAE in ``vae.path`` learns (its encoder, hence its latents and every model trained on them,
+stay as they are). ``"distill"``: a bidirectional teacher
 (``vae_train.teacher``) is frozen; the student is its copy with remapped causal kernels; only the student's
 decoder learns, from the real clips and the teacher's mid/up-block features.
 """
@@ -50,13 +52,17 @@ class VAEStage:
             self.vae = init_causal_student(self.teacher).train()
             self.vae.encoder.requires_grad_(False)
             trainable = list(self.vae.decoder.parameters())
-        elif cfg.mode == "reconstruct":
+        elif cfg.mode in ("reconstruct", "decoder"):
+            if cfg.mode == "decoder" and vae is None and not recipe.vae.path:
+                raise ValueError("vae_train.mode = 'decoder' fine-tunes a trained VAE: set vae.path")
             self.teacher = None
             self.vae = vae if vae is not None else self._new_vae()
             self.vae.train().requires_grad_(True)
-            trainable = list(self.vae.parameters())
+            if cfg.mode == "decoder":
+                self.vae.encoder.eval().requires_grad_(False)
+            trainable = [p for p in self.vae.parameters() if p.requires_grad]
         else:
-            raise ValueError(f"vae_train.mode must be reconstruct or distill, got {cfg.mode!r}")
+            raise ValueError(f"vae_train.mode must be reconstruct, decoder or distill, got {cfg.mode!r}")
         self.trainable = trainable
         self.optimizer, self.scheduler = make_optimizer(trainable, recipe.optim)
         self.ema = EMA(self.vae, recipe.optim.ema_decay, recipe.optim.ema_start)
