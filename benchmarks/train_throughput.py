@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from sana_streaming.engine.bench import git_commit
 from sana_streaming.text.base import TextEncoder
 from sana_streaming.train.distributed import World, init_world, local_device
 from sana_streaming.train.recipe import load_recipe
@@ -142,16 +142,16 @@ def main() -> None:
     world = init_world(device, "fsdp") if args.scale == "2b" else World()
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     result = {
         "command": " ".join(["python", *sys.argv]),
-        "git_commit": commit or "unknown",
+        "git_commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"{platform.machine()} CPU, {os.cpu_count()} cores",
         "torch": torch.__version__,
-        "data": "synthetic clips of the recipe's shape; random text features of MiniLM's shape",
+        "data": "synthetic clips of the recipe's shape; random text features of "
+        + ("Gemma-2's shape (300 x 2304)" if args.scale == "2b" else "MiniLM's shape (64 x 384)"),
         "weights": "random (recipe vae.path and dmd.teacher replaced by the presets)",
         "stages": [],
     }
