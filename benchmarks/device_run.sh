@@ -13,19 +13,22 @@
 #   train2b   stage 1 of the 2B model (FSDP2, activation checkpointing, 81 frames at 1280x704, random weights)
 #             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory
 #   pairs     the default model's data: pairs, as arrays, from the carried clips (.data/clips:
-#             carry ".data") and scikit-image's photographs (run it first in every call that trains)
+#             carry ".data") and the photographs of benchmarks/stills.py (run it first in every call that trains)
 #   long      long videos for the streaming stage, as arrays: the carried clips and the photographs (camera
 #             moves of 8 s), each listed with every edit family's instruction
 #   vae       the tiny causal VAE for $VAE_SECONDS seconds (or $VAE_STEPS steps); weights back in float16
 #             ($OUT/tiny_vae/)
-#   vae_decoder  the carried VAE (.data/tiny_vae) with its decoder trained on for $VAE_SECONDS seconds, the encoder
-#             (hence the latents of models trained on it) unchanged; weights back in float16 ($OUT/tiny_vae/)
+#   vae_decoder  the carried VAE (.data/tiny_vae) with its decoder trained on for $VAE_SECONDS seconds (or a new
+#             decoder: VAE_DECODER=tiny-wide), the encoder (hence the latents of models trained on it) unchanged;
+#             weights back in float16 ($OUT/$VAE_NAME/, default tiny_vae)
+#   vae_psnr  reconstruction PSNR of every VAE folder in $OUT and of .data/tiny_vae on the held-out clip
 #   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
 #             $OUT/tiny_vae, else .data/tiny_vae, and the precomputed .data/text.safetensors (sana-streaming
 #             text-features); weights back in float16
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
-# VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle).
+# VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
+# BI_INIT and ST_INIT (model folders) continue an editor or a student trained in an earlier call.
 # The step logs and JSON results come back as one archive, results.tar (at most 8 files return from a call);
 # CUDA_VISIBLE_DEVICES runs steps side by side on the GPUs of one machine (each with its own OUT).
 set -u
@@ -54,13 +57,8 @@ kind.from_pretrained(sys.argv[2] + '/final', dtype=torch.float16).save_pretraine
 " "$1" "$2" "$3"
 }
 
-stills() {  # scikit-image's photographs as .npy stills (make-pairs films camera moves over them)
-    mkdir -p /tmp/data/stills
-    python3 -c "
-import numpy as np, skimage.data as d
-for name in ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry', 'hubble_deep_field'):
-    np.save(f'/tmp/data/stills/{name}.npy', getattr(d, name)())
-"
+stills() {  # photographs from scikit-image, scikit-learn and matplotlib as .npy stills (make-pairs films them)
+    python3 benchmarks/stills.py /tmp/data/stills
 }
 
 for what in "$@"; do
@@ -99,13 +97,18 @@ for what in "$@"; do
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
                 ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
             export_half vae /tmp/runs/tiny_vae "$OUT/tiny_vae" ;;
-        vae_decoder)  # the carried .data/tiny_vae with only its decoder trained on: encoder and latents unchanged
-            step vae_decoder_train $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
+        vae_decoder)  # the carried .data/tiny_vae with its decoder trained on (or a new one: VAE_DECODER=tiny-wide)
+            name=${VAE_NAME:-tiny_vae}
+            step "${name}_decoder_train" $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path=.data/tiny_vae "vae_train.mode='decoder'" \
-                run.out_dir=/tmp/runs/tiny_vae_decoder run.steps="${VAE_STEPS:-20000}" \
-                run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 optim.warmup_steps=100 \
-                ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
-            export_half vae /tmp/runs/tiny_vae_decoder "$OUT/tiny_vae" ;;
+                "vae_train.decoder='${VAE_DECODER:-}'" run.out_dir="/tmp/runs/${name}_decoder" \
+                run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
+                optim.warmup_steps=100 ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
+            export_half vae "/tmp/runs/${name}_decoder" "$OUT/$name" ;;
+        vae_psnr)  # every VAE folder under $OUT and .data/tiny_vae on the held-out clip (.data/heldout/bikes.mp4)
+            step vae_psnr 300 python3 benchmarks/vae_psnr.py $(ls -d "$OUT"/*/ "$OUT"/*/*/ .data/tiny_vae 2>/dev/null | while read -r f; do
+                grep -qs latent_channels "$f/config.json" && echo "$f"; done) --clip .data/heldout/bikes.mp4 \
+                --out "$OUT/vae_psnr.json" ;;
         bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
             vae_path=.data/tiny_vae
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
@@ -113,7 +116,7 @@ for what in "$@"; do
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="$vae_path" \
                 "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
                 run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 \
-                ${BI_BATCH:+data.batch_size=$BI_BATCH} --quiet
+                ${BI_BATCH:+data.batch_size=$BI_BATCH} ${BI_INIT:+model.init=$BI_INIT optim.warmup_steps=50} --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
         streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
             vae_path=.data/tiny_vae teacher=.data/tiny_bidirectional crr="${CRR:-0.5}"
@@ -124,9 +127,9 @@ for what in "$@"; do
                 data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \
                 dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \
                 run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
-                run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} --quiet
+                run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} --quiet
             export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, vae_decoder, bidirectional, streaming)"; exit 2 ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming)"; exit 2 ;;
     esac
 done
 

@@ -11,6 +11,7 @@ from sana_streaming.train.distributed import World
 from sana_streaming.train.stages.vae import VAEStage
 from sana_streaming.train.trainer import train
 from sana_streaming.vae.autoencoder import VideoAutoencoder
+from sana_streaming.vae.config import get_vae_config
 from tests.train.helpers import MICRO_VAE, recipe, synthetic_pairs
 
 
@@ -70,6 +71,37 @@ def test_decoder_mode_needs_a_trained_vae(tmp_path):
     with pytest.raises(ValueError, match=r"set vae\.path"):
         VAEStage(
             recipe(tmp_path, stage="vae", vae_train={"mode": "decoder"}),
+            torch.device("cpu"),
+            World(),
+            dataset=synthetic_pairs(1),
+        )
+
+
+def test_decoder_mode_trains_a_new_wider_decoder_on_the_saved_encoder(tmp_path):
+    torch.manual_seed(0)
+    VideoAutoencoder(get_vae_config("tiny")).save_pretrained(tmp_path / "vae")
+    saved = VideoAutoencoder.from_pretrained(tmp_path / "vae")
+    changes = {"vae": {"path": str(tmp_path / "vae")}, "vae_train": {"mode": "decoder", "decoder": "tiny-wide"}}
+    stage = VAEStage(
+        recipe(tmp_path / "run", stage="vae", **changes), torch.device("cpu"), World(), dataset=synthetic_pairs(2)
+    )
+    assert stage.vae.cfg == get_vae_config("tiny-wide")
+    kept = {k: v for k, v in saved.state_dict().items() if not k.startswith("decoder.")}
+    assert all(torch.equal(stage.vae.state_dict()[k], v) for k, v in kept.items())  # encoder and latent statistics
+    decoder = {k: v.clone() for k, v in stage.vae.decoder.state_dict().items()}
+    stage.train_step(0)
+    assert all(torch.equal(stage.vae.state_dict()[k], v) for k, v in kept.items())
+    assert any(not torch.equal(v, decoder[k]) for k, v in stage.vae.decoder.state_dict().items())
+
+
+def test_a_new_decoder_needs_the_same_encoder_and_the_decoder_mode(tmp_path):
+    VideoAutoencoder(MICRO_VAE).save_pretrained(tmp_path / "vae")
+    micro = {"vae": {"path": str(tmp_path / "vae")}, "vae_train": {"mode": "decoder", "decoder": "tiny-wide"}}
+    with pytest.raises(ValueError, match="has another encoder"):
+        VAEStage(recipe(tmp_path / "a", stage="vae", **micro), torch.device("cpu"), World(), dataset=synthetic_pairs(1))
+    with pytest.raises(ValueError, match=r"needs vae_train\.mode = 'decoder'"):
+        VAEStage(
+            recipe(tmp_path / "b", stage="vae", vae_train={"decoder": "tiny-wide"}),
             torch.device("cpu"),
             World(),
             dataset=synthetic_pairs(1),

@@ -99,6 +99,7 @@ class VAETrainConfig:
     """Causal VAE stage: reconstruction, or decoder distillation from a bidirectional teacher."""
 
     mode: str = "reconstruct"  # "decoder" (fine-tune vae.path's decoder, encoder frozen) or "distill"
+    decoder: str = ""  # mode "decoder": a VAE preset whose (new, untrained) decoder replaces vae.path's
     teacher: str = ""  # distill: the bidirectional VAE folder
     charbonnier: float = 1.0
     haar: float = 0.5

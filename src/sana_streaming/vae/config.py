@@ -169,6 +169,22 @@ VAE_PRESETS: dict[str, VAEConfig] = {
         name="tiny",
     ),
 }
+# The tiny encoder (same latents) with a decoder twice as wide: 15M parameters instead of 5M, a 24-frame chunk
+# decodes in about 1.0 s instead of 0.5 s on 2 CPU cores. Trained with `vae_train.decoder = "tiny-wide"` on a
+# trained tiny VAE, every model trained on the tiny latents keeps working.
+VAE_PRESETS["tiny-wide"] = dataclasses.replace(
+    VAE_PRESETS["tiny"], decoder_block_out_channels=(64, 128, 256), name="tiny-wide"
+)
+ENCODER_FIELDS = (
+    "latent_channels",
+    "block_out_channels",
+    "downsample_type",
+    "layers_per_block",
+    "patch_size",
+    "encoder_causal",
+    "encoder_padding",
+    "in_channels",
+)
 
 
 def get_vae_config(name: str) -> VAEConfig:

@@ -3,7 +3,8 @@
 ``vae_train.mode = "reconstruct"``: encoder and decoder learn Charbonnier + Haar high-band L1 (+ a tiny KL)
 on the training clips, decoding causally as the streaming path does. ``"decoder"``: the same losses, but only
 the decoder of the VAE in ``vae.path`` learns (its encoder, hence its latents and every model trained on them,
-stay as they are). ``"distill"``: a bidirectional teacher
+stay as they are); ``vae_train.decoder`` names a preset with the same encoder whose new decoder (e.g. a wider
+one) is trained in place of the saved one. ``"distill"``: a bidirectional teacher
 (``vae_train.teacher``) is frozen; the student is its copy with remapped causal kernels; only the student's
 decoder learns, from the real clips and the teacher's mid/up-block features.
 """
@@ -21,7 +22,7 @@ from sana_streaming.train.recipe import Recipe
 from sana_streaming.train.vae_losses import ReconstructionLoss
 from sana_streaming.train.vae_training import decoder_distillation_step, init_causal_student, vae_reconstruction_step
 from sana_streaming.vae.autoencoder import VideoAutoencoder
-from sana_streaming.vae.config import get_vae_config
+from sana_streaming.vae.config import ENCODER_FIELDS, get_vae_config
 
 
 class VAEStage:
@@ -42,6 +43,8 @@ class VAEStage:
         self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
         cfg = recipe.vae_train
         self.loss = ReconstructionLoss(charbonnier=cfg.charbonnier, haar=cfg.haar, kl=cfg.kl)
+        if cfg.decoder and cfg.mode != "decoder":
+            raise ValueError("vae_train.decoder replaces a trained VAE's decoder: it needs vae_train.mode = 'decoder'")
         if cfg.mode == "distill":
             self.teacher = (
                 teacher
@@ -68,10 +71,28 @@ class VAEStage:
         self.ema = EMA(self.vae, recipe.optim.ema_decay, recipe.optim.ema_start)
 
     def _new_vae(self) -> VideoAutoencoder:
+        if self.recipe.vae.path and self.recipe.vae_train.decoder:
+            return self._with_new_decoder(VideoAutoencoder.from_pretrained(self.recipe.vae.path))
         if self.recipe.vae.path:
             return VideoAutoencoder.from_pretrained(self.recipe.vae.path, device=self.device)
         torch.manual_seed(self.recipe.run.seed)
         return VideoAutoencoder(get_vae_config(self.recipe.vae.preset)).to(self.device)
+
+    def _with_new_decoder(self, trained: VideoAutoencoder) -> VideoAutoencoder:
+        """The trained encoder (and latent statistics) with the freshly initialised decoder of a preset."""
+        name = self.recipe.vae_train.decoder
+        cfg = get_vae_config(name)
+        differ = [f for f in ENCODER_FIELDS if getattr(cfg, f) != getattr(trained.cfg, f)]
+        if differ:
+            raise ValueError(
+                f"VAE preset {name!r} has another encoder than {self.recipe.vae.path} ({', '.join(differ)})"
+            )
+        torch.manual_seed(self.recipe.run.seed)
+        vae = VideoAutoencoder(cfg)
+        kept = {k: v for k, v in trained.state_dict().items() if not k.startswith("decoder.")}
+        missing = vae.load_state_dict(kept, strict=False).missing_keys
+        assert all(k.startswith("decoder.") for k in missing), missing
+        return vae.to(self.device)
 
     def _video(self, step: int) -> tuple[torch.Tensor, list[int]]:
         numbered = self.items(step)
