@@ -28,7 +28,7 @@
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
-# BI_INIT and ST_INIT (model folders) continue an editor or a student trained in an earlier call.
+# VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call.
 # The step logs and JSON results come back as one archive, results.tar (at most 8 files return from a call);
 # CUDA_VISIBLE_DEVICES runs steps side by side on the GPUs of one machine (each with its own OUT).
 set -u
@@ -95,7 +95,7 @@ for what in "$@"; do
             step vae_train $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir=/tmp/runs/tiny_vae \
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
-                ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
+                ${VAE_BATCH:+data.batch_size=$VAE_BATCH} ${VAE_INIT:+vae.path=$VAE_INIT optim.warmup_steps=100} --quiet
             export_half vae /tmp/runs/tiny_vae "$OUT/tiny_vae" ;;
         vae_decoder)  # the carried .data/tiny_vae with its decoder trained on (or a new one: VAE_DECODER=tiny-wide)
             name=${VAE_NAME:-tiny_vae}
