@@ -198,6 +198,17 @@ def test_from_pretrained_builds_the_tiny_editor_by_name():
     assert ed.text_encoder.name.startswith("all-MiniLM") or "minilm" in ed.text_encoder.name.lower()
 
 
+@pytest.mark.parametrize("name", ["tiny-c64", "tiny-c128"])
+def test_wider_latent_presets_pair_the_dit_with_its_vae(name):
+    with pytest.warns(UserWarning, match="random weights"):
+        ed = StreamingEditor.from_pretrained(name, resolution=(64, 32), device="cpu")
+    channels = int(name.removeprefix("tiny-c"))
+    assert ed.vae.cfg.name == name and ed.vae.cfg.latent_channels == channels == ed.model.cfg.in_channels
+    ed.set_prompt("make it a watercolor painting")
+    out = ed.push(clip(40)[:, :32, :48]) + ed.flush()
+    assert len(out) == 40 and out[0].image.shape == (32, 64, 3)
+
+
 def test_fp8_precision_edits_close_to_full_precision(parts):
     """accelerate("fp8") swaps the DiT's linear layers (emulated on the CPU) and the edit barely moves."""
     import copy

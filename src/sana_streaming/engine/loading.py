@@ -84,8 +84,9 @@ def vae_spec_for(model_spec: str, vae_spec: str | None) -> str | None:
 
 def load_vae(spec: str | None, model: SanaStreamingTransformer, *, device: torch.device, dtype: torch.dtype) -> Loaded:
     """The causal streaming VAE: a preset (random weights), a diffusers-layout folder, or a cached model id."""
-    if spec is None:
-        spec = "tiny" if model.cfg.in_channels == VAE_PRESETS["tiny"].latent_channels else OFFICIAL_VAE_ID
+    if spec is None:  # a tiny model's VAE preset of the same name, else the one its latent channels fit
+        name = model.cfg.name if model.cfg.name in VAE_PRESETS else "tiny"
+        spec = name if model.cfg.in_channels == VAE_PRESETS[name].latent_channels else OFFICIAL_VAE_ID
     if spec == "default":
         if not (hub.DEFAULT_WEIGHTS / "vae" / "config.json").is_file():
             raise ValueError("the trained default VAE is not shipped yet; use --vae tiny or a VAE folder")

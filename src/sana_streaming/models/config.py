@@ -156,6 +156,13 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+# The tiny DiT for the wider-latent tiny VAEs (`tiny-c64`, `tiny-c128`): only the latent channels differ.
+for _channels in (64, 128):
+    PRESETS[f"tiny-c{_channels}"] = dataclasses.replace(
+        PRESETS["tiny"], in_channels=_channels, source_channels=_channels, name=f"tiny-c{_channels}"
+    )
+
+
 def get_config(name: str) -> ModelConfig:
     """A preset by name; raises a clear error listing the presets."""
     try:
