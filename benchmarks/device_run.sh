@@ -16,8 +16,8 @@
 #             carry ".data") and the photographs of benchmarks/stills.py (run it first in every call that trains)
 #   long      long videos for the streaming stage, as arrays: the carried clips and the photographs (camera
 #             moves of 8 s), each listed with every edit family's instruction
-#   vae       the tiny causal VAE for $VAE_SECONDS seconds (or $VAE_STEPS steps); weights back in float16
-#             ($OUT/tiny_vae/)
+#   vae       the tiny causal VAE (or preset $VAE_PRESET, e.g. tiny-c64) for $VAE_SECONDS seconds (or $VAE_STEPS
+#             steps); weights back in float16 ($OUT/$VAE_NAME/, default tiny_vae)
 #   vae_decoder  the carried VAE (.data/tiny_vae) with its decoder trained on for $VAE_SECONDS seconds (or a new
 #             decoder: VAE_DECODER=tiny-wide), the encoder (hence the latents of models trained on it) unchanged;
 #             weights back in float16 ($OUT/$VAE_NAME/, default tiny_vae)
@@ -92,11 +92,13 @@ for what in "$@"; do
             step long 120 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --long --clip-format npy \
                 --families-per-video 14 --out /tmp/data/long --quiet ;;
         vae)  # trains for VAE_SECONDS (or VAE_STEPS, whichever ends first), then exports what it reached
-            step vae_train $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
-                data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir=/tmp/runs/tiny_vae \
+            name=${VAE_NAME:-tiny_vae}
+            step "${name}_train" $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
+                data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir="/tmp/runs/$name" \
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
-                ${VAE_BATCH:+data.batch_size=$VAE_BATCH} ${VAE_INIT:+vae.path=$VAE_INIT optim.warmup_steps=100} --quiet
-            export_half vae /tmp/runs/tiny_vae "$OUT/tiny_vae" ;;
+                ${VAE_PRESET:+vae.preset=$VAE_PRESET} ${VAE_BATCH:+data.batch_size=$VAE_BATCH} \
+                ${VAE_INIT:+vae.path=$VAE_INIT optim.warmup_steps=100} --quiet
+            export_half vae "/tmp/runs/$name" "$OUT/$name" ;;
         vae_decoder)  # the carried .data/tiny_vae with its decoder trained on (or a new one: VAE_DECODER=tiny-wide)
             name=${VAE_NAME:-tiny_vae}
             step "${name}_decoder_train" $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
