@@ -28,7 +28,8 @@
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
-# VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call.
+# VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
+# MODEL_PRESET (e.g. tiny-c64) is the editor's and the student's architecture, to match a VAE preset.
 # The step logs and JSON results come back as one archive, results.tar (at most 8 files return from a call);
 # CUDA_VISIBLE_DEVICES runs steps side by side on the GPUs of one machine (each with its own OUT).
 set -u
@@ -118,7 +119,8 @@ for what in "$@"; do
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="$vae_path" \
                 "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
                 run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 \
-                ${BI_BATCH:+data.batch_size=$BI_BATCH} ${BI_INIT:+model.init=$BI_INIT optim.warmup_steps=50} --quiet
+                ${BI_BATCH:+data.batch_size=$BI_BATCH} ${BI_INIT:+model.init=$BI_INIT optim.warmup_steps=50} \
+                ${MODEL_PRESET:+model.preset=$MODEL_PRESET} --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
         streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
             vae_path=.data/tiny_vae teacher=.data/tiny_bidirectional crr="${CRR:-0.5}"
@@ -129,7 +131,8 @@ for what in "$@"; do
                 data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \
                 dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \
                 run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
-                run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} --quiet
+                run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} \
+                ${MODEL_PRESET:+model.preset=$MODEL_PRESET} --quiet
             export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
         *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming)"; exit 2 ;;
     esac
