@@ -29,7 +29,8 @@
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
 # VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
-# MODEL_PRESET (e.g. tiny-c64) is the editor's and the student's architecture, to match a VAE preset.
+# MODEL_PRESET (e.g. tiny-c64) is the editor's and the student's architecture, VAE_PATH their VAE (default: this
+# lane's $OUT/tiny_vae, else .data/tiny_vae).
 # The step logs and JSON results come back as one archive, results.tar (at most 8 files return from a call);
 # CUDA_VISIBLE_DEVICES runs steps side by side on the GPUs of one machine (each with its own OUT).
 set -u
@@ -115,6 +116,7 @@ for what in "$@"; do
         bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
             vae_path=.data/tiny_vae
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
+            vae_path=${VAE_PATH:-$vae_path}
             step bi_train $((${BI_SECONDS:-480} + 60)) $CLI train recipes/tiny_bidirectional.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="$vae_path" \
                 "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
@@ -125,6 +127,7 @@ for what in "$@"; do
         streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
             vae_path=.data/tiny_vae teacher=.data/tiny_bidirectional crr="${CRR:-0.5}"
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
+            vae_path=${VAE_PATH:-$vae_path}
             [ -f "$OUT/tiny_bidirectional/config.json" ] && teacher="$OUT/tiny_bidirectional"
             name="tiny_streaming_crr${crr//./}"
             step "${name}_train" $((${ST_SECONDS:-480} + 90)) $CLI train recipes/tiny_streaming.toml \
