@@ -23,6 +23,14 @@ if [ "$bytes" -gt 50000000 ]; then
     echo "error: over the 50 MB budget of the shipped weights" >&2
     exit 1
 fi
+# Every device call sends the working tree (tracked files and what is carried): at most 64 MiB in all.
+tree=$(git ls-files -z | xargs -0 cat | wc -c)
+shipped_before=$(git ls-files -z -- "$dest" | xargs -0 -r cat | wc -c)
+tree=$((tree - shipped_before + bytes))
+echo "tracked tree with these weights: $((tree / 1000000)) MB (device calls send at most 67 MB, carried data included)"
+if [ "$tree" -gt 60000000 ]; then
+    echo "warning: under 7 MB left for carried data on device calls (.data: clips, text features)" >&2
+fi
 python -c "
 import torch
 from sana_streaming.engine.loading import load_model, load_vae

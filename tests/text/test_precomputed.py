@@ -9,7 +9,7 @@ from sana_streaming.engine.loading import load_text_encoder
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.text.base import PromptError
 from sana_streaming.text.precomputed import PrecomputedTextEncoder, save_text_features
-from tests.conftest import HashTextEncoder, small_config
+from tests.conftest import HashTextEncoder, randomize_, small_config
 
 
 def test_features_round_trip_in_float16(tmp_path):
@@ -36,3 +36,29 @@ def test_the_loader_takes_a_features_spec_and_checks_the_width(tmp_path):
         load_text_encoder(f"features:{path}", wide, device=torch.device("cpu"))
     with pytest.raises(FileNotFoundError, match="text features not found"):
         load_text_encoder(f"features:{tmp_path / 'none.safetensors'}", model, device=torch.device("cpu"))
+
+
+def test_unused_token_positions_are_not_stored_and_change_nothing(tmp_path):
+    """MiniLM pads with non-zero features at masked positions; the file keeps only the used positions and the
+    model's output is the same with the zeros that come back."""
+    encoder = HashTextEncoder(24, max_tokens=16)  # prompts of at most 3 words: 3 of 16 positions used
+    prompts = ["make it night", "pencil sketch"]
+    path = save_text_features(encoder, prompts, tmp_path / "f.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        assert f.get_slice("features").get_shape() == [2, 3, 24]
+    features, mask = PrecomputedTextEncoder(path).encode(prompts)
+    assert features.shape == (2, 16, 24) and mask.shape == (2, 16) and not features[:, 3:].any()
+    torch.manual_seed(0)
+    model = randomize_(SanaStreamingTransformer(small_config())).eval()  # cross-attention outputs are not zero
+    padded = features.clone()
+    padded[mask == 0] = torch.randn(int((mask == 0).sum()), 24)  # what an encoder's padding looks like
+    x, src = torch.randn(2, model.cfg.in_channels, 2, 2, 2), torch.randn(2, model.cfg.source_channels, 2, 2, 2)
+    t = torch.tensor([400.0, 600.0])
+    with torch.no_grad():
+        stored = model(x, src, t, model.encode_text(features, mask))
+        original = model(x, src, t, model.encode_text(padded, mask))
+        unmasked = model(x, src, t, model.encode_text(padded, torch.ones_like(mask)))
+    torch.testing.assert_close(stored, original, atol=1e-5, rtol=1e-5)
+    assert (unmasked - stored).abs().max() > 1e-2  # the padding would matter if the mask were not honoured

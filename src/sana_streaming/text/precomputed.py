@@ -19,17 +19,28 @@ from sana_streaming.text.base import PromptError, TextEncoder, check_prompts
 
 
 def save_text_features(encoder: TextEncoder, prompts: Sequence[str], path: str | Path, batch: int = 32) -> Path:
-    """Encode the distinct ``prompts`` with ``encoder`` and write features (float16) and masks to ``path``."""
+    """Encode the distinct ``prompts`` with ``encoder`` and write features (float16) and masks to ``path``.
+
+    Only the token positions up to the last one any prompt uses are stored (14 of MiniLM's 64 for the edit
+    families' prompts: a quarter of the file); the rest come back as masked zeros, which the model's masked
+    cross-attention ignores like the encoder's own padding features."""
     unique = list(dict.fromkeys(check_prompts(prompts)))
     features, masks = [], []
     for start in range(0, len(unique), batch):
         f, m = encoder.encode(unique[start : start + batch])
         features.append(f.to(torch.float16))
         masks.append(m.to(torch.int8))
+    features, mask = torch.cat(features), torch.cat(masks)
+    used = mask.any(dim=0).nonzero()
+    length = int(used.max()) + 1 if len(used) else 1
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"prompts": json.dumps(unique), "encoder": encoder.name}
-    save_file({"features": torch.cat(features), "mask": torch.cat(masks)}, str(path), metadata=metadata)
+    metadata = {"prompts": json.dumps(unique), "encoder": encoder.name, "max_tokens": str(mask.shape[1])}
+    save_file(
+        {"features": features[:, :length].contiguous(), "mask": mask[:, :length].contiguous()},
+        str(path),
+        metadata=metadata,
+    )
     return path
 
 
@@ -49,6 +60,10 @@ class PrecomputedTextEncoder(TextEncoder):
         tensors = load_file(str(path))
         self.path = path
         self.features, self.mask = tensors["features"], tensors["mask"]
+        pad = int(metadata.get("max_tokens", self.mask.shape[1])) - self.mask.shape[1]  # unused positions
+        if pad > 0:
+            self.features = torch.nn.functional.pad(self.features, (0, 0, 0, pad))
+            self.mask = torch.nn.functional.pad(self.mask, (0, pad))
         self.index = {prompt: i for i, prompt in enumerate(json.loads(metadata["prompts"]))}
         self.feature_dim, self.max_tokens = self.features.shape[2], self.features.shape[1]
         self.name = f"precomputed {metadata.get('encoder', '')}".strip()
