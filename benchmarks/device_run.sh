@@ -12,6 +12,7 @@
 #   pool      aggregate frames/s of 1, 2 and 4 concurrent streams per GPU (StreamPool, every visible GPU)
 #   train2b   stage 1 of the 2B model (FSDP2, activation checkpointing, 81 frames at 1280x704, random weights)
 #             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory
+#   throughput  the tiny recipes' training steps at their batch sizes and at 4x (synthetic clips): samples/s
 #   pairs     the default model's data: pairs, as arrays, from the carried clips (.data/clips:
 #             carry ".data") and the photographs of benchmarks/stills.py (run it first in every call that trains)
 #   long      long videos for the streaming stage, as arrays: the carried clips and the photographs (camera
@@ -85,6 +86,9 @@ for what in "$@"; do
             step "train2b_x$gpus" "${TRAIN2B_SECONDS:-540}" torchrun --standalone --nproc_per_node "$gpus" \
                 benchmarks/train_throughput.py --scale 2b --steps 3 --warmup 1 \
                 --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
+        throughput)  # the tiny recipes' steps at their batch and 4x it (synthetic data): is a step launch-bound?
+            step throughput "${THROUGHPUT_SECONDS:-240}" python3 benchmarks/train_throughput.py --batch-times 1 4 \
+                --steps 5 --warmup 2 --no-checkpointing --out "$OUT/train_throughput_batch_h200.json" ;;
         pairs)
             stills
             step pairs 180 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
@@ -137,7 +141,7 @@ for what in "$@"; do
                 run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} \
                 ${MODEL_PRESET:+model.preset=$MODEL_PRESET} --quiet
             export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming)"; exit 2 ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming)"; exit 2 ;;
     esac
 done
 

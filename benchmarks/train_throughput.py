@@ -137,6 +137,17 @@ def main() -> None:
         "LTX-2 VAE preset and Gemma-shaped features, random weights; run it under torchrun for several GPUs",
     )
     parser.add_argument("--batch-per-process", type=int, default=1, help="2b: clips per process and step")
+    parser.add_argument(
+        "--batch-times",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="tiny: also time each stage at these multiples of its recipe's batch (a tiny model leaves an H200 "
+        "mostly idle: does a larger batch cost the same time per step?)",
+    )
+    parser.add_argument(
+        "--no-checkpointing", dest="checkpointing", action="store_false", help="tiny: skip the checkpointing run"
+    )
     args = parser.parse_args()
     device = local_device(args.device)
     world = init_world(device, "fsdp") if args.scale == "2b" else World()
@@ -162,8 +173,11 @@ def main() -> None:
             overrides = [f"run.out_dir={tmp}/{name}", "vae.path=", "dmd.teacher="]
             if args.scale == "2b":
                 overrides += ["vae.preset='ltx2'", f"data.batch_size={args.batch_per_process * world.size}"]
-            runs.append(load_recipe(ROOT / "recipes" / f"{args.scale}_{name}.toml", overrides))
-            if name == "bidirectional" and args.scale == "tiny":
+            recipe = load_recipe(ROOT / "recipes" / f"{args.scale}_{name}.toml", overrides)
+            for times in args.batch_times if args.scale == "tiny" else [1]:  # one run per batch size asked for
+                data = dataclasses.replace(recipe.data, batch_size=recipe.data.batch_size * times)
+                runs.append(dataclasses.replace(recipe, data=data))
+            if name == "bidirectional" and args.scale == "tiny" and args.checkpointing:
                 runs.append(
                     dataclasses.replace(runs[-1], run=dataclasses.replace(runs[-1].run, grad_checkpointing=True))
                 )
