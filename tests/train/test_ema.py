@@ -19,7 +19,7 @@ def _run(decay: float, updates: int, start: int = 0) -> float:
         ema.update(module, step)
     out = nn.Linear(1, 1, bias=False)
     ema.copy_to(out)
-    return 1.0 - float(out.weight)
+    return 1.0 - out.weight.item()
 
 
 def test_short_run_keeps_almost_none_of_the_initial_weights():
@@ -40,7 +40,7 @@ def _step_response(decay: float, updates: int) -> float:
     ema.update(module, updates)
     out = nn.Linear(1, 1, bias=False)
     ema.copy_to(out)
-    return float(out.weight)
+    return out.weight.item()
 
 
 def test_decay_ramps_up_to_the_set_rate():
