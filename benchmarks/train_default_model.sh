@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The default model's device calls (issue 6), each one call of at most 600 s on one GPU, steps side by side:
+#   OUT=... bash benchmarks/train_default_model.sh sweep      # VAE candidates beside the editor continued
+#   OUT=... bash benchmarks/train_default_model.sh students   # the two students (Cycle-Reverse 0.5 and 0)
+# carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
+#
+# sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
+#   by side: (a) a tiny-c64 VAE from scratch, (b) the tiny VAE continued (.data/tiny_vae), (c) a tiny-wide
+#   decoder on that VAE's encoder, (d) the editor continued (.data/tiny_bidirectional: valid with (c), whose
+#   latents are those of .data/tiny_vae); then vae_psnr on every VAE (held-out clip). LANE_SECONDS each.
+# students: `long`, then the students side by side from .data/tiny_bidirectional on $VAE_PATH (default
+#   .data/tiny_vae) for LANE_SECONDS each.
+# What comes back: the weights (model.safetensors per folder) and all.tar (configs, logs, JSON results).
+set -u
+phase=${1:?sweep or students}
+R=${OUT:?set OUT}
+D=benchmarks/device_run.sh
+seconds=${LANE_SECONDS:-380}
+case $phase in
+    sweep)
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d"
+        [ -n "${SKIP_THROUGHPUT:-}" ] || OUT=$R/d bash $D throughput &
+        OUT=$R/a bash $D pairs
+        wait
+        OUT=$R/a VAE_PRESET=tiny-c64 VAE_NAME=tiny_c64_vae VAE_SECONDS=$seconds bash $D vae &
+        OUT=$R/b VAE_INIT=.data/tiny_vae VAE_SECONDS=$seconds bash $D vae &
+        OUT=$R/c VAE_DECODER=tiny-wide VAE_NAME=tiny_vae_wide VAE_SECONDS=$seconds bash $D vae_decoder &
+        OUT=$R/d BI_INIT=.data/tiny_bidirectional BI_SECONDS=$seconds bash $D bidirectional &
+        wait
+        OUT=$R bash $D vae_psnr ;;
+    students)
+        mkdir -p "$R/e" "$R/f"
+        OUT=$R/e bash $D long
+        OUT=$R/e CRR=0.5 ST_SECONDS=$seconds bash $D streaming &
+        OUT=$R/f CRR=0 ST_SECONDS=$seconds bash $D streaming &
+        wait ;;
+    *) echo "unknown phase $phase (sweep, students)"; exit 2 ;;
+esac
+cd "$R" || exit 1
+tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json
+find . -type f | sort
