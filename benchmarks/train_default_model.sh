@@ -5,9 +5,10 @@
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
-#   by side: (a) a tiny-c64 VAE from scratch, (b) the tiny VAE continued (.data/tiny_vae), (c) a tiny-wide
-#   decoder on that VAE's encoder, (d) the editor continued (.data/tiny_bidirectional: valid with (c), whose
-#   latents are those of .data/tiny_vae); then vae_psnr on every VAE (held-out clip). LANE_SECONDS each.
+#   by side: (a) tiny-c64 and (g) tiny-c128 VAEs from scratch, (b) the tiny VAE continued (.data/tiny_vae),
+#   (c) a tiny-wide decoder on that VAE's encoder, (d) the editor continued (.data/tiny_bidirectional: valid
+#   with (c), whose latents are those of .data/tiny_vae); then vae_psnr on every VAE (held-out clip).
+#   LANE_SECONDS each.
 # students: `long`, then the students side by side from .data/tiny_bidirectional on $VAE_PATH (default
 #   .data/tiny_vae) for LANE_SECONDS each.
 # What comes back: the weights (model.safetensors per folder) and all.tar (configs, logs, JSON results).
@@ -18,11 +19,12 @@ D=benchmarks/device_run.sh
 seconds=${LANE_SECONDS:-380}
 case $phase in
     sweep)
-        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d"
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/g"
         [ -n "${SKIP_THROUGHPUT:-}" ] || OUT=$R/d bash $D throughput &
         OUT=$R/a bash $D pairs
         wait
         OUT=$R/a VAE_PRESET=tiny-c64 VAE_NAME=tiny_c64_vae VAE_SECONDS=$seconds bash $D vae &
+        OUT=$R/g VAE_PRESET=tiny-c128 VAE_NAME=tiny_c128_vae VAE_SECONDS=$seconds bash $D vae &
         OUT=$R/b VAE_INIT=.data/tiny_vae VAE_SECONDS=$seconds bash $D vae &
         OUT=$R/c VAE_DECODER=tiny-wide VAE_NAME=tiny_vae_wide VAE_SECONDS=$seconds bash $D vae_decoder &
         OUT=$R/d BI_INIT=.data/tiny_bidirectional BI_SECONDS=$seconds bash $D bidirectional &

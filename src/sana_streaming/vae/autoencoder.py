@@ -69,8 +69,9 @@ class Encoder(nn.Module):
         pad, p = cfg.encoder_padding, cfg.patch_size
         self.patch_size = p
         self.latent_channels = cfg.latent_channels
-        self.conv_in = CausalConv3d(cfg.in_channels * p * p, cfg.latent_channels, pad, next(slots))
-        widths = (cfg.latent_channels, *cfg.block_out_channels)
+        stem = cfg.encoder_stem_channels or cfg.latent_channels
+        self.conv_in = CausalConv3d(cfg.in_channels * p * p, stem, pad, next(slots))
+        widths = (stem, *cfg.block_out_channels)
         self.down_blocks = nn.ModuleList(
             DownBlock(widths[i], widths[i + 1], cfg.layers_per_block[i], cfg.downsample_type[i], pad, slots, i)
             for i in range(len(cfg.block_out_channels))
