@@ -37,11 +37,11 @@ def load_clip(
 ) -> Clip:
     """All frames of a video (resampled to ``fps``, fitted to ``size`` = (width, height)); ``half`` = "left" or
     "right" keeps that half of each frame (the editor's side-by-side output is source | edit)."""
-    from sana_streaming.io.sources import open_source
+    from sana_streaming.io.opencv_video import open_video_file
     from sana_streaming.io.transform import fit_frame
 
     frames = []
-    with open_source(path, fps=fps) as source:
+    with open_video_file(path, fps=fps) as source:  # through OpenCV where PyAV is missing
         rate = fps or source.fps
         for frame in source:
             image = frame.image

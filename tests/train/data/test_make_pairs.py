@@ -168,11 +168,11 @@ def test_long_videos_as_arrays(tmp_path):
 def test_opencv_reads_input_videos_like_pyav(tmp_path):
     """Without PyAV, make_pairs decodes its input videos with OpenCV: the same frames at the same rate, up to
     the two libraries' YUV -> RGB rounding."""
-    from sana_streaming.train.data.make_pairs import _OpenCVVideo
+    from sana_streaming.io.opencv_video import OpenCVVideo
 
     video = sample_clip("carphone_pristine.mp4")
     reference = np.stack([f.image for f in open_source(video, fps=16.0)]).astype(np.int16)
-    with _OpenCVVideo(video, 16.0) as source:
+    with OpenCVVideo(video, 16.0) as source:
         assert source.num_frames is not None and abs(source.num_frames - len(reference)) <= 1
         frames = np.stack([f.image for f in source]).astype(np.int16)
     assert frames.shape == reference.shape

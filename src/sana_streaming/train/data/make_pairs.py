@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sana_streaming.io.frames import IMAGE_SUFFIXES, VideoError, VideoFrame, check_fps, check_size, to_uint8_rgb
-from sana_streaming.io.transform import FrameRateResampler, fit_frame
+from sana_streaming.io.frames import IMAGE_SUFFIXES, VideoError, check_fps, check_size, to_uint8_rgb
+from sana_streaming.io.opencv_video import open_video_file
+from sana_streaming.io.transform import fit_frame
 from sana_streaming.train.data.camera import camera_path, camera_path_video, render_path
 from sana_streaming.train.data.edits import FAMILIES, EditFamily, get_family
 from sana_streaming.train.data.manifest import LongRecord, PairRecord, write_manifest
@@ -125,7 +126,7 @@ def _input_clips(path: Path, count: int, length: int, fps: float, size: tuple[in
 def _video_clips(path: Path, count: int, length: int, fps: float, size: tuple[int, int], rng) -> list:
     """Random windows of ``length`` frames, resampled to ``fps`` and fitted to ``size``; decodes only as far as
     the last window (all of the video when its length is unknown)."""
-    with _open_video(path, fps) as source:
+    with open_video_file(path, fps) as source:
         total = source.num_frames
         starts = None if total is None else _starts(path, total, count, length, rng)
         if starts == []:
@@ -149,54 +150,6 @@ def _video_clips(path: Path, count: int, length: int, fps: float, size: tuple[in
         else:  # the header promised more frames than the file holds
             warnings.warn(f"{path} ends before frame {window[-1]} at {fps:g} fps; clip skipped", stacklevel=3)
     return clips
-
-
-def _open_video(path: Path, fps: float):
-    """The video's frames resampled to ``fps``: through PyAV when it is installed, else through OpenCV."""
-    try:
-        import av  # noqa: F401
-    except ImportError:
-        return _OpenCVVideo(path, fps)
-    from sana_streaming.io.sources import open_source
-
-    return open_source(path, fps=fps)
-
-
-class _OpenCVVideo:
-    """A video file read by OpenCV (its own FFmpeg), resampled to ``fps`` (for machines without PyAV)."""
-
-    def __init__(self, path: Path, fps: float) -> None:
-        import cv2
-
-        self.path, self.fps = path, fps
-        self.capture = cv2.VideoCapture(str(path))
-        if not self.capture.isOpened():
-            raise VideoError(f"not a video file: {path}")
-        native = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
-        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.native_fps = native if native > 0 else fps
-        self.num_frames = int(count * fps / self.native_fps) if count > 0 else None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.capture.release()
-
-    def __iter__(self):
-        import cv2
-
-        resampler = FrameRateResampler(self.fps)
-        index, last = 0, None
-        while True:
-            ok, image = self.capture.read()
-            if not ok:
-                break
-            last = VideoFrame(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), index / self.native_fps, index)
-            index += 1
-            yield from resampler.push(last)
-        if last is not None:
-            yield from resampler.flush(last.time + 1 / self.native_fps)
 
 
 def _clip_suffix(clip_format: str) -> str:
@@ -284,7 +237,7 @@ def _long_video(path: Path, stem: Path, clip_format, fps: float, size, still_fra
     if still:
         frames = camera_path_video(read_still(path), still_frames, size, rng)
     else:
-        with _open_video(path, fps) as source:
+        with open_video_file(path, fps) as source:
             frames = np.stack([fit_frame(frame.image, size, "crop") for frame in source])
     return write_clip(f"{stem}{_clip_suffix(clip_format or 'mkv')}", frames, fps)
 
