@@ -33,7 +33,8 @@
 # MODEL_PRESET (e.g. tiny-c64) is the editor's and the student's architecture, VAE_PATH their VAE (default: this
 # lane's $OUT/tiny_vae, else .data/tiny_vae).
 # The step logs and JSON results come back as one archive, results.tar (at most 8 files return from a call);
-# CUDA_VISIBLE_DEVICES runs steps side by side on the GPUs of one machine (each with its own OUT).
+# Several invocations run side by side, each with its own OUT: on one GPU (tiny models leave it mostly idle), or
+# on separate GPUs with CUDA_VISIBLE_DEVICES (benchmarks/train_default_model.sh does the former).
 set -u
 export PYTHONPATH="$PWD/src:$PWD" PYTHONUNBUFFERED=1
 export GIT_COMMIT="${GIT_COMMIT:-unknown}"
