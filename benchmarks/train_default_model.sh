@@ -25,9 +25,14 @@ case $phase in
         wait
         OUT=$R/a VAE_PRESET=tiny-c64 VAE_NAME=tiny_c64_vae VAE_SECONDS=$seconds bash $D vae &
         OUT=$R/g VAE_PRESET=tiny-c128 VAE_NAME=tiny_c128_vae VAE_SECONDS=$seconds bash $D vae &
-        OUT=$R/b VAE_INIT=.data/tiny_vae VAE_SECONDS=$seconds bash $D vae &
-        OUT=$R/c VAE_DECODER=tiny-wide VAE_NAME=tiny_vae_wide VAE_SECONDS=$seconds bash $D vae_decoder &
-        OUT=$R/d BI_INIT=.data/tiny_bidirectional BI_SECONDS=$seconds bash $D bidirectional &
+        # without an earlier try's weights in .data/: a tiny VAE from scratch, and no decoder or editor lane
+        trained=$([ -f .data/tiny_vae/config.json ] && echo .data/tiny_vae)
+        editor=$([ -f .data/tiny_bidirectional/config.json ] && echo .data/tiny_bidirectional)
+        OUT=$R/b VAE_INIT=$trained VAE_SECONDS=$seconds bash $D vae &
+        if [ -n "$trained" ]; then
+            OUT=$R/c VAE_DECODER=tiny-wide VAE_NAME=tiny_vae_wide VAE_SECONDS=$seconds bash $D vae_decoder &
+            OUT=$R/d BI_INIT=$editor BI_SECONDS=$seconds bash $D bidirectional &
+        fi
         wait
         OUT=$R bash $D vae_psnr ;;
     students)
