@@ -26,6 +26,7 @@
 #   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
 #             $OUT/tiny_vae, else .data/tiny_vae, and the precomputed .data/text.safetensors (sana-streaming
 #             text-features); weights back in float16
+#   eval_model  eval-model on $EVAL_MODEL with $VAE_PATH (default .data/tiny_vae) on the held-out clip
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
@@ -142,7 +143,12 @@ for what in "$@"; do
                 run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} \
                 ${MODEL_PRESET:+model.preset=$MODEL_PRESET} --quiet
             export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming)"; exit 2 ;;
+        eval_model)  # `sana-streaming eval-model` on $EVAL_MODEL (a student's folder) with VAE_PATH, on the GPU
+            name=$(basename "${EVAL_MODEL:?set EVAL_MODEL}")
+            step "eval_$name" 300 $CLI eval-model --model "$EVAL_MODEL" --vae "${VAE_PATH:-.data/tiny_vae}" \
+                --text-encoder features:.data/text.safetensors --clip .data/heldout/bikes.mp4 --quiet \
+                --out "$OUT/eval_$name.json" ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming, eval_model)"; exit 2 ;;
     esac
 done
 

@@ -10,7 +10,7 @@
 #   with (c), whose latents are those of .data/tiny_vae); then vae_psnr on every VAE (held-out clip).
 #   LANE_SECONDS each.
 # students: `long`, then the students side by side from .data/tiny_bidirectional on $VAE_PATH (default
-#   .data/tiny_vae) for LANE_SECONDS each.
+#   .data/tiny_vae) for LANE_SECONDS each, then eval-model on each (GPU, held-out clip).
 # What comes back: the weights (model.safetensors per folder) and all.tar (configs, logs, JSON results).
 set -u
 phase=${1:?sweep or students}
@@ -40,6 +40,9 @@ case $phase in
         OUT=$R/e bash $D long
         OUT=$R/e CRR=0.5 ST_SECONDS=$seconds bash $D streaming &
         OUT=$R/f CRR=0 ST_SECONDS=$seconds bash $D streaming &
+        wait
+        OUT=$R/e EVAL_MODEL=$R/e/tiny_streaming_crr05 bash $D eval_model &
+        OUT=$R/f EVAL_MODEL=$R/f/tiny_streaming_crr0 bash $D eval_model &
         wait ;;
     *) echo "unknown phase $phase (sweep, students)"; exit 2 ;;
 esac

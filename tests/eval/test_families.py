@@ -44,6 +44,13 @@ def test_an_editor_that_changes_nothing_scores_the_clips_own_distance(clip):
     assert "not met" in format_family_table(result, vae_psnr_db=30.0)
 
 
+def test_a_clip_of_one_chunk_has_no_jump_ratio_and_says_so(clip):
+    # 17 frames in one chunk of 17: no chunk boundary to measure a jump across
+    result = family_benchmark(lambda frames, prompt: frames, clip, ["invert"], seed=0, first_chunk=17, chunk=8)
+    assert np.isnan(result["worst_jump_ratio"]) and not np.isnan(result["worst_warp_ratio"])
+    assert "worst jump ratio: n/a (the clip is too short" in format_family_table(result)
+
+
 def test_vae_reconstruction_psnr_matches_a_whole_clip_decode(clip):
     torch.manual_seed(0)
     vae = VideoAutoencoder(get_vae_config("tiny")).eval()

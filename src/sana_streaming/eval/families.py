@@ -87,9 +87,15 @@ def family_benchmark(
     return {
         "families": rows,
         "mean_psnr_db": float(np.mean([r["psnr_db"] for r in rows.values()])),
-        "worst_warp_ratio": float(np.nanmax([r["warp_ratio"] for r in rows.values()])),
-        "worst_jump_ratio": float(np.nanmax([r["jump_ratio"] for r in rows.values()])),
+        "worst_warp_ratio": _worst([r["warp_ratio"] for r in rows.values()]),
+        "worst_jump_ratio": _worst([r["jump_ratio"] for r in rows.values()]),
     }
+
+
+def _worst(values: list[float]) -> float:
+    """The largest value, NaNs left out (NaN when all are: e.g. a one-chunk clip has no chunk boundary)."""
+    kept = [v for v in values if not np.isnan(v)]
+    return float(max(kept)) if kept else float("nan")
 
 
 def format_family_table(result: dict, vae_psnr_db: float | None = None) -> str:
@@ -108,6 +114,9 @@ def format_family_table(result: dict, vae_psnr_db: float | None = None) -> str:
     if vae_psnr_db is not None:
         checks.insert(0, ("VAE reconstruction PSNR", vae_psnr_db, ">=", TARGETS["vae_psnr_db"]))
     for label, value, op, target in checks:
+        if np.isnan(value):
+            lines.append(f"{label}: n/a (the clip is too short to measure it; target {op} {target:g})")
+            continue
         met = value >= target if op == ">=" else value <= target
         lines.append(f"{label}: {value:.2f} (target {op} {target:g}: {'met' if met else 'not met'})")
     return "\n".join(lines)
