@@ -80,7 +80,7 @@ for what in "$@"; do
             --quiet --out "$OUT/mpq_search_2b_h200.json" --out-policy "$OUT/mpq_policy_2b.json" ;;
         pool)  # every visible GPU (CUDA_VISIBLE_DEVICES chooses); POOL_STREAMS streams per GPU
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-            devices=$(python3 -c "import torch; print(' '.join(f'cuda:{i}' for i in range(torch.cuda.device_count())))")
+            devices=$(seq -f "cuda:%g" 0 $((gpus - 1)))
             step "pool_x$gpus" "${POOL_SECONDS:-540}" python3 benchmarks/pool_throughput.py --devices $devices \
                 --streams-per-device ${POOL_STREAMS:-1 2 4} --compile ${POOL_ARGS:-} --out "$OUT/pool_throughput_h200x$gpus.json" ;;
         train2b)  # one process per visible GPU

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The trained default model ships inside the package: model/ (the DiT) and vae/, each config.json + safetensors.
+# The trained default model ships inside the package: model/ (the DiT) and vae/, each config.json + safetensors,
+# and README.md, its model card (data, recipe, steps, metrics, limits).
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
 
 

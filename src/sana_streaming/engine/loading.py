@@ -19,8 +19,6 @@ from sana_streaming.text.base import CachedTextEncoder, TextEncoder
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from sana_streaming.vae.config import VAE_PRESETS, get_vae_config
 
-# The editor we train ourselves and ship inside the package: model/ (the DiT) and vae/, each config.json +
-# model.safetensors, and MODEL_CARD.md (data, recipe, steps, metrics, limits).
 OFFICIAL_VAE_ID = "Lightricks/LTX-2"
 OFFICIAL_TEXT_ID = "google/gemma-2-2b-it"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
