@@ -30,6 +30,7 @@
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
+# VAE_ARGS, BI_ARGS and ST_ARGS add overrides to those trainings' commands (e.g. VAE_ARGS="optim.lr=6e-4");
 # VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
 # MODEL_PRESET (e.g. tiny-c64) is the editor's and the student's architecture, VAE_PATH their VAE (default: this
 # lane's $OUT/tiny_vae, else .data/tiny_vae).
@@ -105,7 +106,7 @@ for what in "$@"; do
                 data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir="/tmp/runs/$name" \
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
                 ${VAE_PRESET:+vae.preset=$VAE_PRESET} ${VAE_BATCH:+data.batch_size=$VAE_BATCH} \
-                ${VAE_INIT:+vae.path=$VAE_INIT optim.warmup_steps=100} --quiet
+                ${VAE_INIT:+vae.path=$VAE_INIT optim.warmup_steps=100} ${VAE_ARGS:-} --quiet
             export_half vae "/tmp/runs/$name" "$OUT/$name" ;;
         vae_decoder)  # the carried .data/tiny_vae with its decoder trained on (or a new one: VAE_DECODER=tiny-wide)
             name=${VAE_NAME:-tiny_vae}
@@ -113,7 +114,7 @@ for what in "$@"; do
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path=.data/tiny_vae "vae_train.mode='decoder'" \
                 "vae_train.decoder='${VAE_DECODER:-}'" run.out_dir="/tmp/runs/${name}_decoder" \
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
-                optim.warmup_steps=100 ${VAE_BATCH:+data.batch_size=$VAE_BATCH} --quiet
+                optim.warmup_steps=100 ${VAE_BATCH:+data.batch_size=$VAE_BATCH} ${VAE_ARGS:-} --quiet
             export_half vae "/tmp/runs/${name}_decoder" "$OUT/$name" ;;
         vae_psnr)  # every VAE folder under $OUT and .data/tiny_vae on the held-out clip (.data/heldout/bikes.mp4)
             step vae_psnr 300 python3 benchmarks/vae_psnr.py $(ls -d "$OUT"/*/ "$OUT"/*/*/ .data/tiny_vae 2>/dev/null | while read -r f; do
@@ -128,7 +129,7 @@ for what in "$@"; do
                 "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
                 run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 \
                 ${BI_BATCH:+data.batch_size=$BI_BATCH} ${BI_INIT:+model.init=$BI_INIT optim.warmup_steps=50} \
-                ${MODEL_PRESET:+model.preset=$MODEL_PRESET} --quiet
+                ${MODEL_PRESET:+model.preset=$MODEL_PRESET} ${BI_ARGS:-} --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
         streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
             vae_path=.data/tiny_vae teacher=.data/tiny_bidirectional crr="${CRR:-0.5}"
@@ -141,7 +142,7 @@ for what in "$@"; do
                 dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \
                 run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
                 run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} \
-                ${MODEL_PRESET:+model.preset=$MODEL_PRESET} --quiet
+                ${MODEL_PRESET:+model.preset=$MODEL_PRESET} ${ST_ARGS:-} --quiet
             export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
         eval_model)  # `sana-streaming eval-model` on $EVAL_MODEL (a student's folder) with VAE_PATH, on the GPU
             name=$(basename "${EVAL_MODEL:?set EVAL_MODEL}")

@@ -5,7 +5,7 @@
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
-#   by side: (a) tiny-c64 and (g) tiny-c128 VAEs from scratch, (b) the tiny VAE continued (.data/tiny_vae),
+#   by side: (a) tiny-c64 and (g) tiny-c128 VAEs from scratch, (h) tiny-c128 at 3x the learning rate and 2x the batch, (b) the tiny VAE continued (.data/tiny_vae),
 #   (c) a tiny-wide decoder on that VAE's encoder, (d) the editor continued (.data/tiny_bidirectional: valid
 #   with (c), whose latents are those of .data/tiny_vae); then vae_psnr on every VAE (held-out clip).
 #   LANE_SECONDS each.
@@ -19,12 +19,14 @@ D=benchmarks/device_run.sh
 seconds=${LANE_SECONDS:-380}
 case $phase in
     sweep)
-        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/g"
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/g" "$R/h"
         [ -n "${SKIP_THROUGHPUT:-}" ] || OUT=$R/d bash $D throughput &
         OUT=$R/a bash $D pairs
         wait
         OUT=$R/a VAE_PRESET=tiny-c64 VAE_NAME=tiny_c64_vae VAE_SECONDS=$seconds bash $D vae &
         OUT=$R/g VAE_PRESET=tiny-c128 VAE_NAME=tiny_c128_vae VAE_SECONDS=$seconds bash $D vae &
+        OUT=$R/h VAE_PRESET=tiny-c128 VAE_NAME=tiny_c128_vae_lr6e4 VAE_SECONDS=$seconds VAE_BATCH=8 \
+            VAE_ARGS="optim.lr=6e-4 optim.warmup_steps=200" bash $D vae &
         # without an earlier try's weights in .data/: a tiny VAE from scratch, and no decoder or editor lane
         trained=$([ -f .data/tiny_vae/config.json ] && echo .data/tiny_vae)
         editor=$([ -f .data/tiny_bidirectional/config.json ] && echo .data/tiny_bidirectional)
