@@ -13,7 +13,7 @@
 #   train2b   stage 1 of the 2B model (FSDP2, activation checkpointing, 81 frames at 1280x704, random weights)
 #             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory
 #   throughput  the tiny recipes' training steps at their batch sizes and at 4x (synthetic clips): samples/s
-#   pairs     the default model's data: pairs, as arrays, from the carried clips (.data/clips:
+#   pairs     the default model's data: pairs of $PAIRS_FRAMES frames (default 33), as arrays, from the carried clips (.data/clips:
 #             carry ".data") and the photographs of benchmarks/stills.py (run it first in every call that trains)
 #   long      long videos for the streaming stage, as arrays: the carried clips and the photographs (camera
 #             moves of 8 s), each listed with every edit family's instruction
@@ -94,8 +94,8 @@ for what in "$@"; do
                 --steps 5 --warmup 2 --no-checkpointing --out "$OUT/train_throughput_batch_h200.json" ;;
         pairs)
             stills
-            step pairs 180 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
-                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-24}" --quiet ;;
+            step pairs "${PAIRS_SECONDS:-180}" $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
+                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-24}" --frames "${PAIRS_FRAMES:-33}" --quiet ;;
         long)  # every clip and still with every family's instruction (the stills filmed over 8 s)
             stills
             step long 120 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --long --clip-format npy \

@@ -2,6 +2,7 @@
 # The default model's device calls (issue 6), each one call of at most 600 s on one GPU, steps side by side:
 #   OUT=... bash benchmarks/train_default_model.sh sweep      # VAE candidates beside the editor continued
 #   OUT=... bash benchmarks/train_default_model.sh students   # the two students (Cycle-Reverse 0.5 and 0)
+#   OUT=... bash benchmarks/train_default_model.sh steady     # the VAE on long windows, beside editor and students
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -11,6 +12,12 @@
 #   LANE_SECONDS each.
 # students: `long`, then the students side by side from .data/tiny_bidirectional on $VAE_PATH (default
 #   .data/tiny_vae) for LANE_SECONDS each, then eval-model on each (GPU, held-out clip).
+# steady: the causal VAE's decoder sees about 10 latent frames back, so training on 17-frame windows (3 latent
+#   frames) left every later frame out of its training (on bikes.mp4 the reconstruction falls from about 25 dB
+#   to 12-17 dB some 17 frames into any window). Pairs of $PAIRS_FRAMES (65) frames, and side by side: (i) the
+#   decoder of .data/tiny_vae trained on 65-frame windows at the clips' own scale (crops of half the frame) with
+#   scene cuts, its encoder (the editors' latents) unchanged; (ii) the same with the encoder too; (iv) the editor
+#   continued; (v, vi) the students (Cycle-Reverse 0.5 and 0) from .data/tiny_bidirectional; then vae_psnr.
 # What comes back: the weights (model.safetensors per folder) and all.tar (configs, logs, JSON results).
 set -u
 phase=${1:?sweep or students}
@@ -46,7 +53,21 @@ case $phase in
         OUT=$R/e EVAL_MODEL=$R/e/tiny_streaming_crr05 bash $D eval_model &
         OUT=$R/f EVAL_MODEL=$R/f/tiny_streaming_crr0 bash $D eval_model &
         wait ;;
-    *) echo "unknown phase $phase (sweep, students)"; exit 2 ;;
+    steady)
+        mkdir -p "$R/i" "$R/j" "$R/k" "$R/e" "$R/f"
+        long_windows="data.num_frames=65 data.buckets=[[192,112]] data.crop_scale=[0.45,0.55] data.cut_prob=0.3"
+        OUT=$R/k bash $D long &
+        OUT=$R/i PAIRS_FRAMES=65 CLIPS_PER_INPUT=${CLIPS_PER_INPUT:-10} PAIRS_SECONDS=240 bash $D pairs
+        wait
+        OUT=$R/i VAE_NAME=tiny_vae_dec65 VAE_SECONDS=$seconds VAE_ARGS="$long_windows" bash $D vae_decoder &
+        OUT=$R/j VAE_NAME=tiny_vae_full65 VAE_INIT=.data/tiny_vae VAE_SECONDS=$seconds VAE_ARGS="$long_windows" \
+            bash $D vae &
+        OUT=$R/k BI_INIT=.data/tiny_bidirectional BI_SECONDS=$seconds bash $D bidirectional &
+        OUT=$R/e CRR=0.5 ST_SECONDS=$seconds bash $D streaming &
+        OUT=$R/f CRR=0 ST_SECONDS=$seconds bash $D streaming &
+        wait
+        OUT=$R bash $D vae_psnr ;;
+    *) echo "unknown phase $phase (sweep, students, steady)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

@@ -32,6 +32,7 @@ def _make_pairs(args: argparse.Namespace) -> int:
             families=args.families,
             clips_per_input=args.clips_per_input,
             frames=args.frames,
+            images_frames=args.frames,
             fps=args.fps,
             size=args.size,
             seed=args.seed,
@@ -104,7 +105,7 @@ def add_parsers(commands) -> None:
     pairs.add_argument("--out", required=True, help="output folder")
     pairs.add_argument("--families", nargs="+", help="edit families (default: all)")
     pairs.add_argument("--clips-per-input", type=int, default=2)
-    pairs.add_argument("--frames", type=int, default=33, help="frames per clip (1 + 8k)")
+    pairs.add_argument("--frames", type=int, default=33, help="frames per clip, filmed over a still too (1 + 8k)")
     pairs.add_argument("--fps", type=float, default=16.0)
     pairs.add_argument("--size", type=parse_resolution, default=(384, 224), help="WIDTHxHEIGHT")
     pairs.add_argument("--seed", type=int, default=0)

@@ -53,6 +53,11 @@ class DataSection:
     buckets: tuple[tuple[int, int], ...] = ((384, 224),)
     batch_size: int = 4
     num_workers: int = 0
+    # pair clips only: the crop's side relative to the largest crop of the bucket's aspect ratio (below 1: crops
+    # nearer the clips' own scale, e.g. 0.5 with a bucket half the clips' size), and how often a window is cut
+    # to another clip's partway through (a scene cut; for the VAE: the edit inside each part stays consistent)
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+    cut_prob: float = 0.0
 
 
 @dataclass(frozen=True)

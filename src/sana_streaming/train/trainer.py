@@ -38,7 +38,14 @@ def _pair_dataset(recipe: Recipe):
     from sana_streaming.train.data.datasets import PairClipDataset
 
     data = recipe.data
-    return PairClipDataset(data.manifest, num_frames=data.num_frames, buckets=data.buckets, seed=recipe.run.seed)
+    return PairClipDataset(
+        data.manifest,
+        num_frames=data.num_frames,
+        buckets=data.buckets,
+        seed=recipe.run.seed,
+        crop_scale=data.crop_scale,
+        cut_prob=data.cut_prob,
+    )
 
 
 def _long_dataset(recipe: Recipe):

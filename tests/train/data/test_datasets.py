@@ -222,3 +222,29 @@ def test_the_uint8_resize_stays_within_rounding_of_a_float_resize():
     want = torch.nn.functional.interpolate(crop, size=(56, 96), mode="bicubic", antialias=True, align_corners=False)
     want = want.clamp(0, 255).permute(0, 2, 3, 1).numpy()
     assert got.shape == want.shape and np.abs(got - want).max() <= 1.5
+
+
+def test_scene_cuts_splice_another_clips_window_into_source_and_edit_alike(tmp_path):
+    manifest = write_pairs(tmp_path, [((96, 64), 30), ((96, 64), 30), ((64, 96), 30)])
+    clips = [moving_clip(30, (96, 64), seed=i) for i in range(2)]
+    dataset = PairClipDataset(manifest, num_frames=17, buckets=((96, 64), (64, 96)), crop_scale=(1.0, 1.0), cut_prob=1.0)
+    cuts = set()
+    for epoch in range(4):
+        dataset.set_epoch(epoch)
+        for index in (0, 1):
+            item = dataset[index]
+            source = to_uint8(item["source"])
+            # each frame comes from one of the two clips of its bucket: its own, then (from the cut on) the other's
+            owners = [next(c for c in (index, 1 - index) if any(np.array_equal(f, g) for g in clips[c])) for f in source]
+            cut = owners.index(1 - index)
+            assert 0 < cut < 17 and owners == [index] * cut + [1 - index] * (17 - cut)
+            cuts.add(cut)
+            # the edit is cut at the same frame: black and white of the spliced source, frame by frame
+            edit = FAMILIES["black_and_white"].apply(source, dataset.clips[0].record.params)
+            assert np.array_equal(edit, to_uint8(item["edited"]))
+        # the clip alone in its bucket has no partner of its size: never cut
+        assert dataset[2]["source"].shape == (3, 17, 96, 64)
+    assert len(cuts) > 1
+    assert not PairClipDataset(manifest, num_frames=17, buckets=((96, 64),), crop_scale=(1.0, 1.0)).cut_prob
+    with pytest.raises(ValueError, match="cut_prob"):
+        PairClipDataset(manifest, num_frames=17, cut_prob=1.5)

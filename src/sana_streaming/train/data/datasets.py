@@ -53,6 +53,8 @@ class PairClipDataset(Dataset):
         buckets: (width, height) resolutions; a clip goes to the one closest in aspect ratio.
         seed: seed of the windows and crops.
         crop_scale: (low, high) range of the crop's side relative to the largest crop, within (0, 1].
+        cut_prob: probability that the window cuts, at a random frame after the first, to another clip's window
+            (its own crop): a scene cut, as real footage has. Source and edit cut at the same frame.
 
     Item:
         dict(source=(3, T, H, W) float32 in [-1, 1], edited=same, prompt=str, reverse_prompt=str, family=str).
@@ -66,7 +68,11 @@ class PairClipDataset(Dataset):
         buckets: Sequence[tuple[int, int]] = ((384, 224),),
         seed: int = 0,
         crop_scale: tuple[float, float] = (0.8, 1.0),
+        cut_prob: float = 0.0,
     ) -> None:
+        if not 0 <= cut_prob <= 1:
+            raise ValueError(f"cut_prob must be within [0, 1], got {cut_prob!r}")
+        self.cut_prob = float(cut_prob)
         self.num_frames = check_num_frames(num_frames)
         self.buckets = _check_buckets(buckets)
         self.crop_scale = _check_crop_scale(crop_scale)
@@ -94,8 +100,26 @@ class PairClipDataset(Dataset):
     def item(self, index: int, epoch: int) -> dict:
         """Item ``index`` as drawn in ``epoch`` (no state changed: safe from several threads at once)."""
         index = _check_index(index, len(self))
-        clip, bucket = self.clips[index], self.buckets[self.bucket_ids[index]]
         rng = np.random.default_rng([self.seed, int(epoch), index])
+        source, edited = self._window(index, rng)
+        record = self.clips[index].record
+        partners = [j for j, bucket in enumerate(self.bucket_ids) if bucket == self.bucket_ids[index] and j != index]
+        if self.cut_prob and partners and rng.random() < self.cut_prob:
+            other = partners[int(rng.integers(len(partners)))]
+            cut = int(rng.integers(1, self.num_frames))
+            other_source, other_edited = self._window(other, rng)
+            source[:, cut:], edited[:, cut:] = other_source[:, cut:], other_edited[:, cut:]
+        return {
+            "source": source,
+            "edited": edited,
+            "prompt": record.prompt,
+            "reverse_prompt": record.reverse_prompt,
+            "family": record.family,
+        }
+
+    def _window(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random window and crop of clip ``index``: (source, edited), each (3, T, H, W) in [-1, 1]."""
+        clip, bucket = self.clips[index], self.buckets[self.bucket_ids[index]]
         first = clip.record.start + int(rng.integers(0, clip.num_frames - self.num_frames + 1))
         box = random_crop_box(clip.size, bucket, self.crop_scale, rng)
         record = clip.record
@@ -103,13 +127,7 @@ class PairClipDataset(Dataset):
         edited = read_window(record.edited, first, self.num_frames, record.fps)
         if source.shape != edited.shape:
             raise VideoError(f"{record.edited} is {edited.shape[1:3]} (H, W) but its source is {source.shape[1:3]}")
-        return {
-            "source": crop_to_tensor(source, box, bucket),
-            "edited": crop_to_tensor(edited, box, bucket),
-            "prompt": record.prompt,
-            "reverse_prompt": record.reverse_prompt,
-            "family": record.family,
-        }
+        return crop_to_tensor(source, box, bucket), crop_to_tensor(edited, box, bucket)
 
 
 class LongVideoDataset(Dataset):
