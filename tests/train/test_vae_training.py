@@ -150,6 +150,17 @@ def test_reconstruction_loss_weights_parts_and_perceptual_hook():
     assert seen == [(18, 3, 16, 16)]
     assert set(parts) == {"charbonnier", "perceptual"}
     torch.testing.assert_close(total, parts["charbonnier"] + 0.2 * parts["perceptual"])
+    # temporal: the Charbonnier of the frame-to-frame differences, by hand
+    total, parts = ReconstructionLoss(haar=0.0, kl=0.0, temporal=0.3)(recon, target)
+    by_hand = torch.sqrt((recon[:, :, 1:] - recon[:, :, :-1] - target[:, :, 1:] + target[:, :, :-1]) ** 2 + 1e-12)
+    torch.testing.assert_close(parts["temporal"], by_hand.mean())
+    torch.testing.assert_close(total, parts["charbonnier"] + 0.3 * parts["temporal"])
+    # a constant per-video offset changes no difference: the temporal term stays at eps, flicker raises it
+    offset = target + 0.1
+    flicker = target + 0.1 * torch.tensor([1.0, -1.0] * 4 + [1.0]).view(1, 1, 9, 1, 1)
+    steady, _ = ReconstructionLoss(charbonnier=0.0, haar=0.0, kl=0.0, temporal=1.0)(offset, target)
+    flickering, _ = ReconstructionLoss(charbonnier=0.0, haar=0.0, kl=0.0, temporal=1.0)(flicker, target)
+    assert steady < 1e-5 < 0.19 < flickering
     with pytest.raises(ValueError, match="needs a perceptual_net"):
         ReconstructionLoss(perceptual=0.1)
     with pytest.raises(ValueError, match="must be >= 0"):

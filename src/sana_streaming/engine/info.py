@@ -7,6 +7,7 @@ import platform
 
 import torch
 
+from sana_streaming import hub
 from sana_streaming.hub import cached_snapshot, hf_cache_dir
 from sana_streaming.models.config import PRESETS
 from sana_streaming.vae.config import VAE_PRESETS
@@ -51,5 +52,8 @@ def describe() -> str:
     for model_id, what in KNOWN_WEIGHTS.items():
         found = cached_snapshot(model_id)
         lines.append(f"  {model_id:<52} {what}: {found if found else 'not found'}")
-    lines.append("trained default model: not shipped yet (use --model tiny for random weights)")
+    if hub.default_model_name() == "default":
+        lines.append(f"trained default model: {hub.DEFAULT_WEIGHTS} (--model default; its card: README.md there)")
+    else:
+        lines.append("trained default model: not shipped in this install (use --model tiny for random weights)")
     return "\n".join(lines)

@@ -109,6 +109,7 @@ class VAETrainConfig:
     charbonnier: float = 1.0
     haar: float = 0.5
     kl: float = 1e-6
+    temporal: float = 0.0  # frame-to-frame differences (ReconstructionLoss): against flicker
     feature_weight: float = 1.0
 
 

@@ -224,10 +224,17 @@ def test_the_uint8_resize_stays_within_rounding_of_a_float_resize():
     assert got.shape == want.shape and np.abs(got - want).max() <= 1.5
 
 
+def owner(frame: np.ndarray, candidates, clips) -> int:
+    """The first of ``candidates`` whose clip holds ``frame``."""
+    return next(c for c in candidates if any(np.array_equal(frame, other) for other in clips[c]))
+
+
 def test_scene_cuts_splice_another_clips_window_into_source_and_edit_alike(tmp_path):
     manifest = write_pairs(tmp_path, [((96, 64), 30), ((96, 64), 30), ((64, 96), 30)])
     clips = [moving_clip(30, (96, 64), seed=i) for i in range(2)]
-    dataset = PairClipDataset(manifest, num_frames=17, buckets=((96, 64), (64, 96)), crop_scale=(1.0, 1.0), cut_prob=1.0)
+    dataset = PairClipDataset(
+        manifest, num_frames=17, buckets=((96, 64), (64, 96)), crop_scale=(1.0, 1.0), cut_prob=1.0
+    )
     cuts = set()
     for epoch in range(4):
         dataset.set_epoch(epoch)
@@ -235,7 +242,9 @@ def test_scene_cuts_splice_another_clips_window_into_source_and_edit_alike(tmp_p
             item = dataset[index]
             source = to_uint8(item["source"])
             # each frame comes from one of the two clips of its bucket: its own, then (from the cut on) the other's
-            owners = [next(c for c in (index, 1 - index) if any(np.array_equal(f, g) for g in clips[c])) for f in source]
+            owners = [
+                next(c for c in (index, 1 - index) if any(np.array_equal(f, g) for g in clips[c])) for f in source
+            ]
             cut = owners.index(1 - index)
             assert 0 < cut < 17 and owners == [index] * cut + [1 - index] * (17 - cut)
             cuts.add(cut)

@@ -42,7 +42,7 @@ class VAEStage:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
         self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
         cfg = recipe.vae_train
-        self.loss = ReconstructionLoss(charbonnier=cfg.charbonnier, haar=cfg.haar, kl=cfg.kl)
+        self.loss = ReconstructionLoss(charbonnier=cfg.charbonnier, haar=cfg.haar, kl=cfg.kl, temporal=cfg.temporal)
         if cfg.decoder and cfg.mode != "decoder":
             raise ValueError("vae_train.decoder replaces a trained VAE's decoder: it needs vae_train.mode = 'decoder'")
         if cfg.mode == "distill":
