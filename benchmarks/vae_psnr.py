@@ -1,10 +1,12 @@
-"""Reconstruction PSNR of VAE folders on the held-out clip, streamed chunk by chunk as the editor does.
+"""Reconstruction PSNR and warp error of VAE folders on the held-out clip, streamed chunk by chunk as the editor does.
 
     python benchmarks/vae_psnr.py .data/tiny_vae runs/tiny_vae_wide/final --clip .data/heldout/bikes.mp4 \\
         --out benchmarks/results/vae_psnr.json
 
 The figure is `sana-streaming eval-model`'s "VAE reconstruction PSNR" (the default model's target: 27 dB), for
-VAEs alone: compare decoders and training runs before training an editor on one.
+VAEs alone: compare decoders and training runs before training an editor on one. The warp error (0-255, the
+reconstruction's frame t warped to t+1 along the clip's own optical flow, cuts left out, as `sana-streaming eval`
+measures it) is printed beside the clip's own: the flicker the VAE adds before any editing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import torch
 
 from sana_streaming.commands.common import parse_resolution
 from sana_streaming.engine.bench import bench_record, save_record
-from sana_streaming.eval.families import vae_reconstruction_psnr
+import numpy as np
+
+from sana_streaming.eval import metrics
+from sana_streaming.eval.families import PSNR_CAP_DB, vae_reconstruction
 from sana_streaming.eval.report import load_clip
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 
@@ -33,22 +38,40 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clip = load_clip(args.clip, fps=16, size=args.resolution, max_frames=args.frames).frames
+    motion = metrics.SourceMotion.of(clip)
+    own = metrics.warp_errors(clip, motion)
+    steady = np.ones(len(own), bool)
+    steady[metrics.scene_cuts(own)] = False  # no motion to follow across a cut
+    print(f"{args.clip}: warp error {own[steady].mean():.2f} (the clip itself)", flush=True)
     rows = []
     for folder in args.vaes:
         vae = VideoAutoencoder.from_pretrained(folder, device=args.device).eval()
         began = time.perf_counter()
-        psnr = vae_reconstruction_psnr(vae, clip)
+        with torch.no_grad():
+            decoded = vae_reconstruction(vae, clip)
+        seconds = time.perf_counter() - began
+        psnr = float(np.minimum(metrics.psnr(decoded, clip[: len(decoded)]), PSNR_CAP_DB).mean())
+        warp = metrics.warp_errors(decoded, motion.first(len(decoded)))
         rows.append(
             {
                 "vae": str(folder),
                 "preset": vae.cfg.name,
                 "params_m": sum(p.numel() for p in vae.parameters()) / 1e6,
                 "psnr_db": psnr,
-                "seconds": time.perf_counter() - began,
+                "warp_error": float(warp[steady[: len(warp)]].mean()),
+                "seconds": seconds,
             }
         )
-        print(f"{folder}: {psnr:.2f} dB ({rows[-1]['params_m']:.1f}M parameters)", flush=True)
-    body = {"clip": {"path": str(args.clip), "frames": len(clip), "size": list(args.resolution)}, "rows": rows}
+        print(
+            f"{folder}: {psnr:.2f} dB, warp error {rows[-1]['warp_error']:.2f} "
+            f"({rows[-1]['params_m']:.1f}M parameters)",
+            flush=True,
+        )
+    body = {
+        "clip": {"path": str(args.clip), "frames": len(clip), "size": list(args.resolution)},
+        "clip_warp_error": float(own[steady].mean()),
+        "rows": rows,
+    }
     if args.out:
         save_record(bench_record("python " + " ".join(sys.argv), body, benchmark="benchmarks/vae_psnr.py"), args.out)
 

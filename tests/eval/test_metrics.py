@@ -41,6 +41,10 @@ def test_a_known_shift_gives_the_expected_flow():
     motion = metrics.SourceMotion.of(clip)
     assert motion.mask[:, 16:-16, 16:-16].mean() > 0.95
     assert metrics.warp_errors(clip, motion).max() < 2.0  # the pan is followed: only edge and sampling error
+    # the motion of the first frames only (a VAE reconstruction of whole chunks may be shorter than the clip)
+    head = motion.first(2)
+    assert head.backward.shape == (1, 96, 128, 2) and np.array_equal(head.backward[0], motion.backward[0])
+    np.testing.assert_array_equal(metrics.warp_errors(clip[:2], head), metrics.warp_errors(clip, motion)[:1])
 
 
 def test_a_flickering_edit_scores_worse_than_a_stable_one():

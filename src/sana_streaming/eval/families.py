@@ -21,8 +21,9 @@ TARGETS = {"vae_psnr_db": 27.0, "mean_psnr_db": 22.0, "warp_ratio": 1.2, "jump_r
 
 
 @torch.no_grad()
-def vae_reconstruction_psnr(vae, clip: np.ndarray, first_chunk: int = 33, chunk: int = 24) -> float:
-    """Mean per-frame PSNR (dB) of the clip (T, H, W, 3) uint8 through the causal VAE, chunk by chunk."""
+def vae_reconstruction(vae, clip: np.ndarray, first_chunk: int = 33, chunk: int = 24) -> np.ndarray:
+    """The clip (T, H, W, 3) uint8 through the causal VAE chunk by chunk, as the editor streams it: (T', H, W, 3)
+    uint8 for the first T' frames that fill whole chunks."""
     device = next(vae.parameters()).device
     encoder, decoder = vae.encoder_stream(), vae.decoder_stream()
     usable = first_chunk + chunk * ((len(clip) - first_chunk) // chunk) if len(clip) >= first_chunk else 0
@@ -34,8 +35,13 @@ def vae_reconstruction_psnr(vae, clip: np.ndarray, first_chunk: int = 33, chunk:
         latents = vae.encode_chunk(video.to(vae.dtype), encoder)
         pixels = vae.decode_chunk(latents, decoder)[0].float().clamp(-1, 1)
         out.append(((pixels + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy())
-    decoded = np.concatenate(out)
-    return float(np.minimum(metrics.psnr(decoded, clip[:usable]), PSNR_CAP_DB).mean())
+    return np.concatenate(out)
+
+
+def vae_reconstruction_psnr(vae, clip: np.ndarray, first_chunk: int = 33, chunk: int = 24) -> float:
+    """Mean per-frame PSNR (dB) of the clip (T, H, W, 3) uint8 through the causal VAE, chunk by chunk."""
+    decoded = vae_reconstruction(vae, clip, first_chunk, chunk)
+    return float(np.minimum(metrics.psnr(decoded, clip[: len(decoded)]), PSNR_CAP_DB).mean())
 
 
 def ground_truths(clip: np.ndarray, families: Sequence[str] | None = None, *, seed: int = 0) -> dict:

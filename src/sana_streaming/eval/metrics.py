@@ -75,6 +75,10 @@ class SourceMotion:
             return cls(np.zeros((0, height, width, 2), np.float32), np.zeros((0, height, width), bool))
         return cls(np.stack(backward), np.stack(masks))
 
+    def first(self, frames: int) -> SourceMotion:
+        """The motion of the clip's first ``frames`` frames (a reconstruction of whole chunks may be shorter)."""
+        return SourceMotion(self.backward[: max(frames - 1, 0)], self.mask[: max(frames - 1, 0)])
+
 
 def warp_errors(frames: np.ndarray, motion: SourceMotion) -> np.ndarray:
     """(T-1,) mean absolute difference (0-255, over channels and visible pixels) between frame t+1 and frame t
