@@ -11,7 +11,8 @@
 #   mpq       mpq-search on the 2B model (synthetic calibration, 2 block ranges)
 #   pool      aggregate frames/s of 1, 2 and 4 concurrent streams per GPU (StreamPool, every visible GPU)
 #   train2b   stage 1 of the 2B model (FSDP2, activation checkpointing, 81 frames at 1280x704, random weights)
-#             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory
+#             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory, with FSDP2
+#             gathering the weights in float32 and in bfloat16 ($FSDP_PARAM_DTYPES)
 #   throughput  the tiny recipes' training steps at their batch sizes and at 4x (synthetic clips): samples/s
 #   pairs     the default model's data: pairs of $PAIRS_FRAMES frames (default 33), as arrays, from the carried clips (.data/clips:
 #             carry ".data") and the photographs of benchmarks/stills.py (run it first in every call that trains)
@@ -87,8 +88,8 @@ for what in "$@"; do
         train2b)  # one process per visible GPU
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
             step "train2b_x$gpus" "${TRAIN2B_SECONDS:-540}" torchrun --standalone --nproc_per_node "$gpus" \
-                benchmarks/train_throughput.py --scale 2b --steps 3 --warmup 1 \
-                --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
+                benchmarks/train_throughput.py --scale 2b --steps "${TRAIN2B_STEPS:-3}" --warmup 1 \
+                --fsdp-param-dtypes ${FSDP_PARAM_DTYPES:-float32 bfloat16} --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
         throughput)  # the tiny recipes' steps at their batch and 4x it (synthetic data): is a step launch-bound?
             step throughput "${THROUGHPUT_SECONDS:-240}" python3 benchmarks/train_throughput.py --batch-times 1 4 \
                 --steps 5 --warmup 2 --no-checkpointing --out "$OUT/train_throughput_batch_h200.json" ;;

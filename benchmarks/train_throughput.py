@@ -100,6 +100,7 @@ def measure(recipe, device: torch.device, steps: int, warmup: int, world: World 
         "recipe": recipe.run.name,
         "processes": world.size,
         "grad_checkpointing": recipe.run.grad_checkpointing,
+        "fsdp_param_dtype": recipe.run.fsdp_param_dtype if world.sharded else None,
         "batch_size": recipe.data.batch_size,
         "clip": {"frames": frames, "width": size[0], "height": size[1]},
         "trained_params": params,
@@ -146,6 +147,13 @@ def main() -> None:
         "mostly idle: does a larger batch cost the same time per step?)",
     )
     parser.add_argument(
+        "--fsdp-param-dtypes",
+        nargs="+",
+        default=["float32"],
+        choices=["float32", "bfloat16"],
+        help="2b: one run per dtype FSDP2 gathers the weights in (run.fsdp_param_dtype), side by side",
+    )
+    parser.add_argument(
         "--no-checkpointing", dest="checkpointing", action="store_false", help="tiny: skip the checkpointing run"
     )
     args = parser.parse_args()
@@ -176,7 +184,9 @@ def main() -> None:
             recipe = load_recipe(ROOT / "recipes" / f"{args.scale}_{name}.toml", overrides)
             for times in args.batch_times if args.scale == "tiny" else [1]:  # one run per batch size asked for
                 data = dataclasses.replace(recipe.data, batch_size=recipe.data.batch_size * times)
-                runs.append(dataclasses.replace(recipe, data=data))
+                for dtype in args.fsdp_param_dtypes if args.scale == "2b" else ["float32"]:
+                    run = dataclasses.replace(recipe.run, fsdp_param_dtype=dtype)
+                    runs.append(dataclasses.replace(recipe, data=data, run=run))
             if name == "bidirectional" and args.scale == "tiny" and args.checkpointing:
                 runs.append(
                     dataclasses.replace(runs[-1], run=dataclasses.replace(runs[-1].run, grad_checkpointing=True))
@@ -185,6 +195,7 @@ def main() -> None:
             row = measure(recipe, device, args.steps, args.warmup, world, text)
             result["stages"].append(row)
             tag = " (activation checkpointing)" if row["grad_checkpointing"] else ""
+            tag += f" (FSDP2 gathers in {row['fsdp_param_dtype']})" if row["fsdp_param_dtype"] else ""
             memory = f", peak {row['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in row else ""
             print(
                 f"{row['stage']}{tag}: {row['samples_per_s']:.2f} samples/s, "

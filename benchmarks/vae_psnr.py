@@ -16,12 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sana_streaming.commands.common import parse_resolution
 from sana_streaming.engine.bench import bench_record, save_record
-import numpy as np
-
 from sana_streaming.eval import metrics
 from sana_streaming.eval.families import PSNR_CAP_DB, vae_reconstruction
 from sana_streaming.eval.report import load_clip

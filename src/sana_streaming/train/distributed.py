@@ -72,24 +72,31 @@ def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
-def shard_dit(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+FSDP_PARAM_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def shard_dit(model: nn.Module, world: World, device: torch.device, param_dtype: str = "float32") -> nn.Module:
     """Shard a SanaStreamingTransformer in place with FSDP2 (no-op unless ``world.sharded``).
 
     Units: each block's cross-attention (its text keys/values are computed outside the block, once per
     prompt), each block, and the root (embedders, final layer). ``encode_text``, ``forward_chunk`` and
-    ``text_context`` gather their unit's weights like ``forward`` does.
+    ``text_context`` gather their unit's weights like ``forward`` does. ``param_dtype`` "bfloat16" gathers the
+    weights in bfloat16 (FSDP2's mixed precision: gradients reduced in float32 into float32 shards).
     """
     if not world.sharded:
         return model
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
 
+    if param_dtype not in FSDP_PARAM_DTYPES:
+        raise ValueError(f"fsdp_param_dtype must be one of {', '.join(FSDP_PARAM_DTYPES)}, got {param_dtype!r}")
+    policy = MixedPrecisionPolicy(param_dtype=FSDP_PARAM_DTYPES[param_dtype], reduce_dtype=torch.float32)
     mesh = init_device_mesh(device.type, (world.size,))
     for block in model.blocks:
-        fully_shard(block.cross_attn, mesh=mesh)
+        fully_shard(block.cross_attn, mesh=mesh, mp_policy=policy)
         register_fsdp_forward_method(block.cross_attn, "text_context")
-        fully_shard(block, mesh=mesh)
-    fully_shard(model, mesh=mesh)
+        fully_shard(block, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
     for method in ("encode_text", "forward_chunk"):
         register_fsdp_forward_method(model, method)
     return model

@@ -24,6 +24,9 @@ class RunConfig:
     # With several processes: "ddp" replicates the model; "fsdp" (FSDP2) shards the DiTs' weights, gradients and
     # optimizer state over the processes (the 2B model). One process ignores it.
     parallel: str = "ddp"
+    # parallel = "fsdp": the dtype FSDP2 gathers the weights in for the forward and backward ("bfloat16": half the
+    # traffic; gradients are still reduced and the weights kept and updated in float32).
+    fsdp_param_dtype: str = "float32"
     # Stop after this many seconds of training (0: no limit), save, and export the weights of the step reached
     # as `final` (a run in a time box, e.g. on a lent GPU machine). Resuming continues towards `steps`.
     time_limit_s: float = 0.0

@@ -52,7 +52,8 @@ class BidirectionalStage:
         text_encoder=None,
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
-        self.model = shard_dit(model if model is not None else build_model(recipe, device), world, device)
+        model = model if model is not None else build_model(recipe, device)
+        self.model = shard_dit(model, world, device, recipe.run.fsdp_param_dtype)
         self.model.gradient_checkpointing = recipe.run.grad_checkpointing
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.model)
