@@ -99,7 +99,19 @@ def test_bad_precisions_are_refused(setup):
 
 def test_the_command_writes_a_policy_that_edit_accepts(tmp_path, capsys):
     policy_file, report_file = tmp_path / "policy.json", tmp_path / "report.json"
-    args = ["mpq-search", "--synthetic", "--latent-size", "2", "2", "--frames", "33", "--ranges", "1"]
+    args = [
+        "mpq-search",
+        "--model",
+        "tiny",
+        "--synthetic",
+        "--latent-size",
+        "2",
+        "2",
+        "--frames",
+        "33",
+        "--ranges",
+        "1",
+    ]
     args += ["--prompt", "night", "--quiet", "--out-policy", str(policy_file), "--out", str(report_file)]
     assert main(args) == 0
     err, out = capsys.readouterr()[::-1]
