@@ -14,8 +14,9 @@
 #             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory, with FSDP2
 #             gathering the weights in float32 and in bfloat16 ($FSDP_PARAM_DTYPES)
 #   throughput  the tiny recipes' training steps at their batch sizes and at 4x (synthetic clips): samples/s
-#   pairs     the default model's data: pairs of $PAIRS_FRAMES frames (default 33), as arrays, from the carried clips (.data/clips:
-#             carry ".data") and the photographs of benchmarks/stills.py (run it first in every call that trains)
+#   pairs     the default model's data: $CLIPS_PER_INPUT (12) pairs of $PAIRS_FRAMES (65) frames per input, as
+#             arrays, from the carried clips (.data/clips: carry it) and the photographs of benchmarks/stills.py
+#             (run it first in every call that trains)
 #   long      long videos for the streaming stage, as arrays: the carried clips and the photographs (camera
 #             moves of 8 s), each listed with every edit family's instruction
 #   vae       the tiny causal VAE (or preset $VAE_PRESET, e.g. tiny-c64) for $VAE_SECONDS seconds (or $VAE_STEPS
@@ -23,13 +24,15 @@
 #   vae_decoder  the carried VAE ($VAE_PATH, default .data/tiny_vae) with its decoder trained on for $VAE_SECONDS seconds (or a new
 #             decoder: VAE_DECODER=tiny-wide), the encoder (hence the latents of models trained on it) unchanged;
 #             weights back in float16 ($OUT/$VAE_NAME/, default tiny_vae)
-#   vae_psnr  reconstruction PSNR of every VAE folder in $OUT and of .data/tiny_vae on the held-out clip
+#   vae_psnr  reconstruction PSNR and warp error of every VAE folder in $OUT, of .data/tiny_vae and of the shipped
+#             default model's VAE on the held-out clip
 #   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
 #             $OUT/tiny_vae, else .data/tiny_vae, and the precomputed .data/text.safetensors (sana-streaming
 #             text-features); weights back in float16
 #   eval_model  eval-model on $EVAL_MODEL with $VAE_PATH (default .data/tiny_vae) on the held-out clip
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
+#             (or $VAE_PATH and $TEACHER)
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
 # VAE_ARGS, BI_ARGS and ST_ARGS add overrides to those trainings' commands (e.g. VAE_ARGS="optim.lr=6e-4");
 # VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
@@ -96,7 +99,7 @@ for what in "$@"; do
         pairs)
             stills
             step pairs "${PAIRS_SECONDS:-180}" $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
-                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-24}" --frames "${PAIRS_FRAMES:-33}" --quiet ;;
+                --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-12}" --frames "${PAIRS_FRAMES:-65}" --quiet ;;
         long)  # every clip and still with every family's instruction (the stills filmed over 8 s)
             stills
             step long 120 $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --long --clip-format npy \
@@ -118,7 +121,8 @@ for what in "$@"; do
                 optim.warmup_steps=100 ${VAE_BATCH:+data.batch_size=$VAE_BATCH} ${VAE_ARGS:-} --quiet
             export_half vae "/tmp/runs/${name}_decoder" "$OUT/$name" ;;
         vae_psnr)  # every VAE folder under $OUT and .data/tiny_vae on the held-out clip (.data/heldout/bikes.mp4)
-            step vae_psnr 300 python3 benchmarks/vae_psnr.py $(ls -d "$OUT"/*/ "$OUT"/*/*/ .data/tiny_vae 2>/dev/null | while read -r f; do
+            step vae_psnr 300 python3 benchmarks/vae_psnr.py $(ls -d "$OUT"/*/ "$OUT"/*/*/ .data/tiny_vae \
+                src/sana_streaming/weights/default/vae 2>/dev/null | while read -r f; do
                 grep -qs latent_channels "$f/config.json" && echo "$f"; done) --clip .data/heldout/bikes.mp4 \
                 --out "$OUT/vae_psnr.json" ;;
         bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
@@ -133,10 +137,10 @@ for what in "$@"; do
                 ${MODEL_PRESET:+model.preset=$MODEL_PRESET} ${BI_ARGS:-} --quiet
             export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
         streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
-            vae_path=.data/tiny_vae teacher=.data/tiny_bidirectional crr="${CRR:-0.5}"
+            vae_path=.data/tiny_vae teacher=${TEACHER:-.data/tiny_bidirectional} crr="${CRR:-0.5}"
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
             vae_path=${VAE_PATH:-$vae_path}
-            [ -f "$OUT/tiny_bidirectional/config.json" ] && teacher="$OUT/tiny_bidirectional"
+            [ -z "${TEACHER:-}" ] && [ -f "$OUT/tiny_bidirectional/config.json" ] && teacher="$OUT/tiny_bidirectional"
             name="tiny_streaming_crr${crr//./}"
             step "${name}_train" $((${ST_SECONDS:-480} + 90)) $CLI train recipes/tiny_streaming.toml \
                 data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \

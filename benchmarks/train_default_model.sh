@@ -4,6 +4,7 @@
 #   OUT=... bash benchmarks/train_default_model.sh students   # the two students (Cycle-Reverse 0.5 and 0)
 #   OUT=... bash benchmarks/train_default_model.sh steady     # the VAE on long windows, beside editor and students
 #   OUT=... bash benchmarks/train_default_model.sh temporal   # the shipped decoder with and without vae_train.temporal
+#   OUT=... bash benchmarks/train_default_model.sh vae65      # the next try: VAEs on 65-frame windows, editor, student
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -78,7 +79,24 @@ case $phase in
         OUT=$R/u VAE_PATH=$shipped VAE_NAME=vae_temporal0 VAE_SECONDS=$seconds VAE_ARGS="$long_windows" \
             bash $D vae_decoder &
         wait ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal)"; exit 2 ;;
+    vae65)  # the next try: every VAE candidate on 65-frame windows, beside the shipped editor and a student
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/e"
+        shipped=src/sana_streaming/weights/default
+        OUT=$R/e bash $D long &
+        OUT=$R/a bash $D pairs
+        wait
+        OUT=$R/a VAE_INIT=$shipped/vae VAE_NAME=tiny_vae65_t05 VAE_SECONDS=$seconds \
+            VAE_ARGS="vae_train.temporal=0.5" bash $D vae &
+        OUT=$R/b VAE_PRESET=tiny-c64 VAE_NAME=tiny_c64_vae65 VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=0.5" \
+            bash $D vae &
+        OUT=$R/c VAE_PRESET=tiny-c128 VAE_NAME=tiny_c128_vae65 VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=0.5" \
+            bash $D vae &
+        OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=$shipped/model BI_SECONDS=$seconds BI_ARGS="data.num_frames=65" \
+            bash $D bidirectional &
+        OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 ST_SECONDS=$seconds bash $D streaming &
+        wait
+        OUT=$R bash $D vae_psnr ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json
