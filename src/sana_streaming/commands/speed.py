@@ -121,7 +121,12 @@ def _mpq_search(args: argparse.Namespace) -> int:
 
 def add_parsers(commands) -> None:
     bench = commands.add_parser("bench", help="streaming throughput of model variants side by side")
-    bench.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cuda: 2B variants; cpu: tiny editor")
+    bench.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cuda: 2B variants; cpu: the demo's editor (the default model)",
+    )
     bench.add_argument("--preset", default="sana-streaming-2b-720p")
     bench.add_argument("--frames", type=int, default=969, help="video frames streamed per variant (default 969)")
     bench.add_argument("--memory-frames", type=int, default=2425, help="frames of the memory run (101 chunks)")

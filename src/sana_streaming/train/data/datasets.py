@@ -103,12 +103,13 @@ class PairClipDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(epoch), index])
         source, edited = self._window(index, rng)
         record = self.clips[index].record
-        partners = [j for j, bucket in enumerate(self.bucket_ids) if bucket == self.bucket_ids[index] and j != index]
-        if self.cut_prob and partners and rng.random() < self.cut_prob:
-            other = partners[int(rng.integers(len(partners)))]
-            cut = int(rng.integers(1, self.num_frames))
-            other_source, other_edited = self._window(other, rng)
-            source[:, cut:], edited[:, cut:] = other_source[:, cut:], other_edited[:, cut:]
+        if self.cut_prob and rng.random() < self.cut_prob:  # to a clip of the same bucket (same size), if any
+            partners = [j for j, b in enumerate(self.bucket_ids) if b == self.bucket_ids[index] and j != index]
+            if partners:
+                other = partners[int(rng.integers(len(partners)))]
+                cut = int(rng.integers(1, self.num_frames))
+                other_source, other_edited = self._window(other, rng)
+                source[:, cut:], edited[:, cut:] = other_source[:, cut:], other_edited[:, cut:]
         return {
             "source": source,
             "edited": edited,
