@@ -285,11 +285,11 @@ def test_the_default_model_loads_from_the_package_folder(clip16, tmp_path, monke
     monkeypatch.setattr(hub, "DEFAULT_WEIGHTS", tmp_path / "weights" / "default")
     assert hub.default_model_name() == "tiny"  # what --model means when not given
     assert main(["edit", str(clip16), "-p", "night", "--model", "default", *FAST]) == 2
-    assert "the trained default model is not shipped yet" in one_error_line(capsys)
+    assert "the trained default model is not in this install" in one_error_line(capsys)
     torch.manual_seed(0)
     SanaStreamingTransformer(get_config("tiny")).save_pretrained(hub.DEFAULT_WEIGHTS / "model")
     assert main(["edit", str(clip16), "-p", "night", "--model", "default", *FAST]) == 2
-    assert "the trained default VAE is not shipped yet" in one_error_line(capsys)
+    assert "the trained default VAE is not in this install" in one_error_line(capsys)
     vae = VideoAutoencoder(get_vae_config("tiny"))
     with torch.no_grad():
         for p in vae.parameters():

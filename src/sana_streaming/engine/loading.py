@@ -54,7 +54,7 @@ def load_model(spec: str, *, preset: str | None, device: torch.device, dtype: to
     if spec == "default":
         if not (hub.DEFAULT_WEIGHTS / "model" / "config.json").is_file():
             raise ValueError(
-                "the trained default model is not shipped yet; use --model tiny (random weights), a model folder, "
+                "the trained default model is not in this install; use --model tiny (random weights), a model folder, "
                 "or an official SANA-Streaming checkpoint"
             )
         spec = str(hub.DEFAULT_WEIGHTS / "model")
@@ -87,7 +87,7 @@ def load_vae(spec: str | None, model: SanaStreamingTransformer, *, device: torch
         spec = name if model.cfg.in_channels == VAE_PRESETS[name].latent_channels else OFFICIAL_VAE_ID
     if spec == "default":
         if not (hub.DEFAULT_WEIGHTS / "vae" / "config.json").is_file():
-            raise ValueError("the trained default VAE is not shipped yet; use --vae tiny or a VAE folder")
+            raise ValueError("the trained default VAE is not in this install; use --vae tiny or a VAE folder")
         spec = str(hub.DEFAULT_WEIGHTS / "vae")
     if spec in VAE_PRESETS:
         torch.manual_seed(0)
