@@ -32,7 +32,7 @@
 #   eval_model  eval-model on $EVAL_MODEL with $VAE_PATH (default .data/tiny_vae) on the held-out clip
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
-#             (or $VAE_PATH and $TEACHER)
+#             (or $VAE_PATH and $TEACHER); $ST_NAME names it (default tiny_streaming_crr05 for CRR 0.5)
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
 # VAE_ARGS, BI_ARGS and ST_ARGS add overrides to those trainings' commands (e.g. VAE_ARGS="optim.lr=6e-4");
 # VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
@@ -141,7 +141,7 @@ for what in "$@"; do
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
             vae_path=${VAE_PATH:-$vae_path}
             [ -z "${TEACHER:-}" ] && [ -f "$OUT/tiny_bidirectional/config.json" ] && teacher="$OUT/tiny_bidirectional"
-            name="tiny_streaming_crr${crr//./}"
+            name=${ST_NAME:-tiny_streaming_crr${crr//./}}
             step "${name}_train" $((${ST_SECONDS:-480} + 90)) $CLI train recipes/tiny_streaming.toml \
                 data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \
                 dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \

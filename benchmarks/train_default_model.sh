@@ -79,8 +79,8 @@ case $phase in
         OUT=$R/u VAE_PATH=$shipped VAE_NAME=vae_temporal0 VAE_SECONDS=$seconds VAE_ARGS="$long_windows" \
             bash $D vae_decoder &
         wait ;;
-    vae65)  # the next try: every VAE candidate on 65-frame windows, beside the shipped editor and a student
-        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/e"
+    vae65)  # the next try: every VAE candidate on 65-frame windows, beside the shipped editor and two students
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/e" "$R/f"
         shipped=src/sana_streaming/weights/default
         OUT=$R/e bash $D long &
         OUT=$R/a bash $D pairs
@@ -94,6 +94,10 @@ case $phase in
         OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=$shipped/model BI_SECONDS=$seconds BI_ARGS="data.num_frames=65" \
             bash $D bidirectional &
         OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 ST_SECONDS=$seconds bash $D streaming &
+        # the same without classifier-free guidance on the teacher's score: guidance 3 pulls the student towards
+        # stronger edits than the classical ground truths, which PSNR against them may punish
+        OUT=$R/f VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 ST_SECONDS=$seconds ST_ARGS="dmd.guidance=1.0" \
+            ST_NAME=tiny_streaming_crr05_guidance1 bash $D streaming &
         wait
         OUT=$R bash $D vae_psnr ;;
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65)"; exit 2 ;;
