@@ -57,13 +57,12 @@ case $phase in
         wait ;;
     steady)
         mkdir -p "$R/i" "$R/j" "$R/k" "$R/e" "$R/f"
-        long_windows="data.num_frames=65 data.buckets=[[192,112]] data.crop_scale=[0.45,0.55] data.cut_prob=0.3"
         OUT=$R/k bash $D long &
-        OUT=$R/i PAIRS_FRAMES=65 CLIPS_PER_INPUT=${CLIPS_PER_INPUT:-10} PAIRS_SECONDS=240 bash $D pairs
+        # pairs of 65 frames; 65-frame windows, half-frame crops, scene cuts (the recipe's and device_run's defaults)
+        OUT=$R/i CLIPS_PER_INPUT=${CLIPS_PER_INPUT:-10} PAIRS_SECONDS=240 bash $D pairs
         wait
-        OUT=$R/i VAE_NAME=tiny_vae_dec65 VAE_SECONDS=$seconds VAE_ARGS="$long_windows" bash $D vae_decoder &
-        OUT=$R/j VAE_NAME=tiny_vae_full65 VAE_INIT=.data/tiny_vae VAE_SECONDS=$seconds VAE_ARGS="$long_windows" \
-            bash $D vae &
+        OUT=$R/i VAE_NAME=tiny_vae_dec65 VAE_SECONDS=$seconds bash $D vae_decoder &
+        OUT=$R/j VAE_NAME=tiny_vae_full65 VAE_INIT=.data/tiny_vae VAE_SECONDS=$seconds bash $D vae &
         OUT=$R/k BI_INIT=.data/tiny_bidirectional BI_SECONDS=$seconds bash $D bidirectional &
         OUT=$R/e CRR=0.5 ST_SECONDS=$seconds bash $D streaming &
         OUT=$R/f CRR=0 ST_SECONDS=$seconds bash $D streaming &
@@ -71,13 +70,11 @@ case $phase in
         OUT=$R bash $D vae_psnr ;;
     temporal)  # the shipped VAE's decoder on 65-frame windows, with and without the temporal term, side by side
         mkdir -p "$R/t" "$R/u"
-        long_windows="data.num_frames=65 data.buckets=[[192,112]] data.crop_scale=[0.45,0.55] data.cut_prob=0.3"
         shipped=src/sana_streaming/weights/default/vae
-        OUT=$R/t PAIRS_FRAMES=65 CLIPS_PER_INPUT=${CLIPS_PER_INPUT:-3} bash $D pairs
+        OUT=$R/t CLIPS_PER_INPUT=${CLIPS_PER_INPUT:-3} bash $D pairs
         OUT=$R/t VAE_PATH=$shipped VAE_NAME=vae_temporal05 VAE_SECONDS=$seconds \
-            VAE_ARGS="$long_windows vae_train.temporal=0.5" bash $D vae_decoder &
-        OUT=$R/u VAE_PATH=$shipped VAE_NAME=vae_temporal0 VAE_SECONDS=$seconds VAE_ARGS="$long_windows" \
-            bash $D vae_decoder &
+            VAE_ARGS="vae_train.temporal=0.5" bash $D vae_decoder &
+        OUT=$R/u VAE_PATH=$shipped VAE_NAME=vae_temporal0 VAE_SECONDS=$seconds bash $D vae_decoder &
         wait ;;
     vae65)  # the next try: every VAE candidate on 65-frame windows, beside the shipped editor and two students
         mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/e" "$R/f"

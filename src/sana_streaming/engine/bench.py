@@ -282,14 +282,13 @@ def bench_record(args_line: str, body: dict, benchmark: str = "sana-streaming be
     }
 
 
-def run_cpu_bench(clip: str, frames: int, model: str | None = None) -> dict:
-    """The editor of ``make demo`` (the shipped default model, else the tiny preset) on this CPU: frames/s of the
+def run_cpu_bench(clip: str, frames: int, model: str) -> dict:
+    """``model`` (``make demo``'s: the shipped default model, else the tiny preset) on this CPU: frames/s of the
     whole pipeline."""
     from sana_streaming.engine.editor import StreamingEditor
-    from sana_streaming.hub import default_model_name
     from sana_streaming.io.sources import open_source
 
-    editor = StreamingEditor.from_pretrained(model or default_model_name(), device="cpu")
+    editor = StreamingEditor.from_pretrained(model, device="cpu")
     editor.set_prompt("make it a watercolor painting")
     source = open_source(clip, fps=editor.config.fps)
     start = time.perf_counter()
