@@ -90,13 +90,19 @@ def shard_dit(model: nn.Module, world: World, device: torch.device, param_dtype:
 
     if param_dtype not in FSDP_PARAM_DTYPES:
         raise ValueError(f"fsdp_param_dtype must be one of {', '.join(FSDP_PARAM_DTYPES)}, got {param_dtype!r}")
-    policy = MixedPrecisionPolicy(param_dtype=FSDP_PARAM_DTYPES[param_dtype], reduce_dtype=torch.float32)
+    dtype = FSDP_PARAM_DTYPES[param_dtype]
+    # Only the root casts its inputs (the latents and the text condition) to the gathered dtype; what reaches a
+    # block was made by the root's bfloat16 weights already, except the float32 RoPE tables, which stay float32.
+    # Casting block inputs too broke activation checkpointing on torch 2.11: its FSDP2 cast them in the forward
+    # pass and not in the recomputation.
+    root = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)
+    inner = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32, cast_forward_inputs=False)
     mesh = init_device_mesh(device.type, (world.size,))
     for block in model.blocks:
-        fully_shard(block.cross_attn, mesh=mesh, mp_policy=policy)
+        fully_shard(block.cross_attn, mesh=mesh, mp_policy=inner)
         register_fsdp_forward_method(block.cross_attn, "text_context")
-        fully_shard(block, mesh=mesh, mp_policy=policy)
-    fully_shard(model, mesh=mesh, mp_policy=policy)
+        fully_shard(block, mesh=mesh, mp_policy=inner)
+    fully_shard(model, mesh=mesh, mp_policy=root)
     for method in ("encode_text", "forward_chunk"):
         register_fsdp_forward_method(model, method)
     return model
