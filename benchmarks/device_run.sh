@@ -36,6 +36,7 @@
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
 # VAE_ARGS, BI_ARGS and ST_ARGS add overrides to those trainings' commands (e.g. VAE_ARGS="optim.lr=6e-4");
 # VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
+# VAE_NAME, BI_NAME and ST_NAME name the exported folders (and keep side-by-side runs' folders apart);
 # MODEL_PRESET (e.g. tiny-c64) is the editor's and the student's architecture, VAE_PATH their VAE (default: this
 # lane's $OUT/tiny_vae, else .data/tiny_vae).
 # The step logs and JSON results come back as one archive, results.tar (at most 8 files return from a call);
@@ -128,14 +129,14 @@ for what in "$@"; do
         bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
             vae_path=.data/tiny_vae
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
-            vae_path=${VAE_PATH:-$vae_path}
+            vae_path=${VAE_PATH:-$vae_path} name=${BI_NAME:-tiny_bidirectional}
             step bi_train $((${BI_SECONDS:-480} + 60)) $CLI train recipes/tiny_bidirectional.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="$vae_path" \
-                "text.encoder='features:.data/text.safetensors'" run.out_dir=/tmp/runs/tiny_bidirectional \
+                "text.encoder='features:.data/text.safetensors'" run.out_dir="/tmp/runs/$name" \
                 run.steps="${BI_STEPS:-20000}" run.time_limit_s="${BI_SECONDS:-480}" run.save_every=500 \
                 ${BI_BATCH:+data.batch_size=$BI_BATCH} ${BI_INIT:+model.init=$BI_INIT optim.warmup_steps=50} \
                 ${MODEL_PRESET:+model.preset=$MODEL_PRESET} ${BI_ARGS:-} --quiet
-            export_half dit /tmp/runs/tiny_bidirectional "$OUT/tiny_bidirectional" ;;
+            export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
         streaming)  # the student on this call's or the carried VAE and editor; CRR weight $CRR (default 0.5)
             vae_path=.data/tiny_vae teacher=${TEACHER:-.data/tiny_bidirectional} crr="${CRR:-0.5}"
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"

@@ -4,7 +4,8 @@
 #   OUT=... bash benchmarks/train_default_model.sh students   # the two students (Cycle-Reverse 0.5 and 0)
 #   OUT=... bash benchmarks/train_default_model.sh steady     # the VAE on long windows, beside editor and students
 #   OUT=... bash benchmarks/train_default_model.sh temporal   # the shipped decoder with and without vae_train.temporal
-#   OUT=... bash benchmarks/train_default_model.sh vae65      # the next try: VAEs on 65-frame windows, editor, student
+#   OUT=... bash benchmarks/train_default_model.sh vae65      # VAEs on 65-frame windows, editor, students
+#   OUT=... VAE_FROM=... EDITOR_FROM=... bash benchmarks/train_default_model.sh refine   # a VAE and its editor further
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -97,7 +98,31 @@ case $phase in
             ST_NAME=tiny_streaming_crr05_guidance1 bash $D streaming &
         wait
         OUT=$R bash $D vae_psnr ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65)"; exit 2 ;;
+    refine)  # $VAE_FROM's decoder (its encoder, so the editors' latents, unchanged) and the whole VAE further, beside
+        # $EDITOR_FROM further on $VAE_FROM's latents on 65- and 17-frame windows and two students from it (default:
+        # the shipped folders; the tracked tree leaves about 5 MB of a call's 64 MiB for .data/, so candidates of
+        # 10 MB travel in place of the shipped folders, uncommitted)
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/e" "$R/f"
+        vae=${VAE_FROM:-src/sana_streaming/weights/default/vae}
+        editor=${EDITOR_FROM:-src/sana_streaming/weights/default/model}
+        OUT=$R/e bash $D long &
+        OUT=$R/a bash $D pairs
+        wait
+        OUT=$R/a VAE_PATH=$vae VAE_NAME=tiny_vae_refine_dec VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=0.5" \
+            bash $D vae_decoder &
+        OUT=$R/b VAE_INIT=$vae VAE_NAME=tiny_vae_refine_full VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=0.5" \
+            bash $D vae &
+        OUT=$R/c VAE_PATH=$vae BI_INIT=$editor BI_SECONDS=$seconds BI_ARGS="data.num_frames=65" BI_NAME=editor_refine65 \
+            bash $D bidirectional &
+        OUT=$R/d VAE_PATH=$vae BI_INIT=$editor BI_SECONDS=$seconds BI_NAME=editor_refine17 bash $D bidirectional &
+        # the Cycle-Reverse ablation without guidance on the teacher's score (call 1 of 2026-11-29: +0.5 dB)
+        OUT=$R/e VAE_PATH=$vae TEACHER=$editor CRR=0.5 ST_SECONDS=$seconds ST_ARGS="dmd.guidance=1.0" \
+            ST_NAME=student_crr05_g1 bash $D streaming &
+        OUT=$R/f VAE_PATH=$vae TEACHER=$editor CRR=0 ST_SECONDS=$seconds ST_ARGS="dmd.guidance=1.0" \
+            ST_NAME=student_crr0_g1 bash $D streaming &
+        wait
+        OUT=$R bash $D vae_psnr ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json
