@@ -89,11 +89,13 @@ for what in "$@"; do
             devices=$(seq -f "cuda:%g" 0 $((gpus - 1)))
             step "pool_x$gpus" "${POOL_SECONDS:-540}" python3 benchmarks/pool_throughput.py --devices $devices \
                 --streams-per-device ${POOL_STREAMS:-1 2 4} --compile ${POOL_ARGS:-} --out "$OUT/pool_throughput_h200x$gpus.json" ;;
-        train2b)  # one process per visible GPU
+        train2b)  # one process per visible GPU; TRAIN2B_OMP sets each one's CPU threads (torchrun's default: 1)
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-            step "train2b_x$gpus" "${TRAIN2B_SECONDS:-540}" torchrun --standalone --nproc_per_node "$gpus" \
+            name=train_throughput_2b_h200x$gpus${TRAIN2B_OMP:+_omp$TRAIN2B_OMP}
+            step "train2b_x$gpus${TRAIN2B_OMP:+_omp$TRAIN2B_OMP}" "${TRAIN2B_SECONDS:-540}" \
+                env ${TRAIN2B_OMP:+OMP_NUM_THREADS=$TRAIN2B_OMP} torchrun --standalone --nproc_per_node "$gpus" \
                 benchmarks/train_throughput.py --scale 2b --steps "${TRAIN2B_STEPS:-3}" --warmup 1 \
-                --fsdp-param-dtypes ${FSDP_PARAM_DTYPES:-float32 bfloat16} --out "$OUT/train_throughput_2b_h200x$gpus.json" ;;
+                --fsdp-param-dtypes ${FSDP_PARAM_DTYPES:-float32 bfloat16} --out "$OUT/$name.json" ;;
         throughput)  # the tiny recipes' steps at their batch and 4x it (synthetic data): is a step launch-bound?
             step throughput "${THROUGHPUT_SECONDS:-240}" python3 benchmarks/train_throughput.py --batch-times 1 4 \
                 --steps 5 --warmup 2 --no-checkpointing --out "$OUT/train_throughput_batch_h200.json" ;;

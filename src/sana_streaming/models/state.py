@@ -246,3 +246,72 @@ class StreamState:
         """Bytes held by all caches."""
         tensors = (self.gdn_kv, self.gdn_z, self.tconv)
         return sum(t.numel() * t.element_size() for t in tensors) + self.kv.nbytes()
+
+
+class StreamBatch:
+    """Several streams edited in one model call: ``forward_chunk`` takes it where it takes a :class:`StreamState`.
+
+    Each stream keeps its own state (its own caches, position and chunk count); a call reads their caches
+    stacked along the batch, gives every sample its own RoPE position, and writes each stream's part back
+    into that stream's own ring slot. The streams may sit at different chunks of their videos, as long as
+    the chunk they are at reads the same amount of cache (equal softmax context lengths and chunk sizes):
+    past the window's first chunks every stream does, so streams batch from their third chunk on with the
+    default window. :meth:`key` says which streams can share a call.
+
+    Reads are copies (one per block and call: the stacked caches), so a batch costs memory traffic that a
+    stream alone does not; writes go straight into each stream's buffers.
+    """
+
+    def __init__(self, states: list[StreamState]) -> None:
+        if not states:
+            raise ValueError("a StreamBatch needs at least one stream")
+        keys = {self.key(s) for s in states}
+        if len(keys) > 1:
+            chunks = ", ".join(str(s.num_chunks) for s in states)
+            raise ValueError(f"streams at chunks {chunks} read caches of different sizes and cannot share a call")
+        self.states = states
+        self.sizes = [s.gdn_kv.shape[1] for s in states]
+        self.copy_reads = False
+
+    @staticmethod
+    def key(state: StreamState) -> tuple:
+        """Streams with equal keys can share a call: their next chunk's size and cached context agree."""
+        kv = state.kv
+        first = state.num_chunks == 0
+        return (kv.first_tokens if first else kv.chunk_tokens, kv.context_range(state.num_chunks), kv.window)
+
+    @property
+    def position(self) -> Tensor:
+        """(B,) the absolute latent frame each sample's chunk starts at."""
+        return torch.cat([s.position.expand(n) for s, n in zip(self.states, self.sizes, strict=True)])
+
+    def read(self, block: int) -> BlockMemory:
+        parts = [s.read(block) for s in self.states]
+
+        def cat(get):
+            tensors = [get(p) for p in parts]
+            return None if tensors[0] is None else torch.cat(tensors)
+
+        context = None
+        if parts[0].context is not None:
+            context = (cat(lambda p: p.context[0]), cat(lambda p: p.context[1]))
+        return BlockMemory(
+            state_kv=cat(lambda p: p.state_kv),
+            state_z=cat(lambda p: p.state_z),
+            context=context,
+            tconv=cat(lambda p: p.tconv),
+        )
+
+    def check_chunk(self, tokens: int) -> None:
+        for s in self.states:
+            s.check_chunk(tokens)
+
+    def write_(self, block: int, memory: BlockMemory) -> None:
+        fields = ("state_kv", "state_z", "keys", "values", "tconv")
+        split = {f: getattr(memory, f).split(self.sizes) for f in fields if getattr(memory, f) is not None}
+        for i, s in enumerate(self.states):
+            s.write_(block, BlockMemory(**{f: parts[i] for f, parts in split.items()}))
+
+    def commit_(self, frames: int) -> None:
+        for s in self.states:
+            s.commit_(frames)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
@@ -30,7 +31,7 @@ from sana_streaming.models.checkpoint import (
     save_folder,
 )
 from sana_streaming.models.config import ModelConfig, get_config
-from sana_streaming.models.state import BlockMemory, CacheWindow, SoftmaxKVCache, StreamState
+from sana_streaming.models.state import BlockMemory, CacheWindow, SoftmaxKVCache, StreamBatch, StreamState
 from sana_streaming.nn.cross_attention import CrossAttention, text_attention_bias
 from sana_streaming.nn.embed import CaptionEmbedder, FinalLayer, PatchEmbed, TimestepEmbedder
 from sana_streaming.nn.gdn import GatedDeltaNetAttention
@@ -69,6 +70,31 @@ class TextCondition:
 
     context: list[tuple[Tensor, Tensor]]
     bias: Tensor | None
+
+    @classmethod
+    def cat(cls, conditions: list[TextCondition]) -> TextCondition:
+        """One condition for a batch stacked from ``conditions``; prompts of different lengths are padded."""
+        lengths = [c.context[0][0].shape[2] for c in conditions]
+        longest = max(lengths)
+
+        def stacked(per_condition: list[list[tuple[Tensor, Tensor]]]) -> list[tuple[Tensor, Tensor]]:
+            blocks = zip(*per_condition, strict=True)
+            return [(torch.cat([k for k, _ in kv]), torch.cat([v for _, v in kv])) for kv in blocks]
+
+        padded = [
+            [(F.pad(k, (0, 0, 0, longest - n)), F.pad(v, (0, 0, 0, longest - n))) for k, v in c.context]
+            for c, n in zip(conditions, lengths, strict=True)
+        ]
+        if all(n == longest for n in lengths) and all(c.bias is None for c in conditions):
+            return cls(stacked(padded), None)
+        masks = []
+        for c, n in zip(conditions, lengths, strict=True):
+            keys = c.context[0][0]
+            valid = (
+                torch.ones(keys.shape[0], n, device=keys.device) if c.bias is None else (c.bias[:, 0, 0] == 0).float()
+            )
+            masks.append(F.pad(valid, (0, longest - n)))
+        return cls(stacked(padded), text_attention_bias(torch.cat(masks), conditions[0].context[0][0].dtype))
 
 
 class HybridBlock(nn.Module):
@@ -234,15 +260,16 @@ class SanaStreamingTransformer(nn.Module):
         source: Tensor,
         timestep: Tensor | float,
         text: TextCondition,
-        state: StreamState,
+        state: StreamState | StreamBatch,
         *,
         write_cache: bool = False,
-    ) -> tuple[Tensor, StreamState]:
-        """Predict the velocity of the next chunk of a stream.
+    ) -> tuple[Tensor, StreamState | StreamBatch]:
+        """Predict the velocity of the next chunk of a stream (or of several: a :class:`StreamBatch`).
 
         The chunk sits at absolute frames [state.frame_offset, + T). With ``write_cache`` the call stores its
         GDN states, softmax keys/values and temporal-conv context in ``state`` and advances it past the chunk;
-        otherwise ``state`` is only read.
+        otherwise ``state`` is only read. With a :class:`StreamBatch` the batch of ``x`` is its streams' samples
+        in order, each at its own position, and ``text`` may be :meth:`TextCondition.cat` of their prompts.
 
         Returns:
             velocity (B, C_out, T, H, W) and ``state``.

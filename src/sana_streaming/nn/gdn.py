@@ -104,7 +104,7 @@ class GatedDeltaNetAttention(nn.Module):
         q = F.relu(self.q_norm(self.q(x)))
         k = F.relu(self.k_norm(self.k(x))) * k_scale
         q, k, v = self._heads(q, frames), self._heads(k, frames), self._heads(self.v(x), frames)
-        rope_5d = tuple(t.view(frames, spatial, -1) for t in rope)
+        rope_5d = tuple(t.view(*t.shape[:-2], frames, spatial, -1) for t in rope)  # (T, S, D/2) or (B, 1, T, S, D/2)
         beta = torch.sigmoid(self.beta_proj(x)).float().view(batch, frames, spatial, self.heads).permute(0, 3, 1, 2)
         frame_mean = x.view(batch, frames, spatial, -1).mean(dim=2)
         rate = F.softplus(self.gate_proj(frame_mean).float() + self.dt_bias.float())

@@ -23,18 +23,20 @@ def _axis_angles(positions: Tensor, dim: int, theta: float) -> Tensor:
 
 
 def rope_angles(head_dim: int, frames: Tensor, height: int, width: int, theta: float = 10000.0) -> Tensor:
-    """Rotation angles of every token, float64, (T * height * width, head_dim // 2).
+    """Rotation angles of every token, float64, (..., T * height * width, head_dim // 2).
 
     Args:
-        frames: absolute frame index of each of the T frames (int tensor, shape (T,)).
+        frames: absolute frame index of each of the T frames (int tensor, shape (T,), or (B, T): one row of
+            positions per stream of a batch).
     """
     t_dim, h_dim, w_dim = rope_split(head_dim)
-    num_frames = frames.shape[0]
-    ang_t = _axis_angles(frames, t_dim, theta)[:, None, None].expand(num_frames, height, width, -1)
+    lead, num_frames = frames.shape[:-1], frames.shape[-1]
+    grid = (*lead, num_frames, height, width)
+    ang_t = _axis_angles(frames.reshape(-1), t_dim, theta).view(*lead, num_frames, 1, 1, -1).expand(*grid, -1)
     rows, cols = torch.arange(height, device=frames.device), torch.arange(width, device=frames.device)
-    ang_h = _axis_angles(rows, h_dim, theta)[None, :, None].expand(num_frames, height, width, -1)
-    ang_w = _axis_angles(cols, w_dim, theta)[None, None, :].expand(num_frames, height, width, -1)
-    return torch.cat([ang_t, ang_h, ang_w], dim=-1).reshape(num_frames * height * width, head_dim // 2)
+    ang_h = _axis_angles(rows, h_dim, theta)[:, None].expand(*grid, -1)
+    ang_w = _axis_angles(cols, w_dim, theta).expand(*grid, -1)
+    return torch.cat([ang_t, ang_h, ang_w], dim=-1).reshape(*lead, num_frames * height * width, head_dim // 2)
 
 
 def rope_table(
@@ -50,13 +52,17 @@ def rope_table(
     """(cos, sin) tables, float32, (num_frames * height * width, head_dim // 2), for frames [start, start + n).
 
     ``frame_start`` may be a 0-d integer tensor: the table is then computed on its device without reading it
-    back, so a CUDA graph can replay it for a stream position that advances on the device.
+    back, so a CUDA graph can replay it for a stream position that advances on the device. A 1-d tensor (B,)
+    gives every sample of a batch its own start (streams at different points of their video): the tables are
+    then (B, 1, N, head_dim // 2), which broadcast over the heads.
     """
     if isinstance(frame_start, Tensor):
-        frames = frame_start + torch.arange(num_frames, device=frame_start.device)
+        frames = frame_start[..., None] + torch.arange(num_frames, device=frame_start.device)
     else:
         frames = torch.arange(frame_start, frame_start + num_frames, device=device)
     angles = rope_angles(head_dim, frames, height, width, theta)
+    if angles.dim() == 3:
+        angles = angles[:, None]
     return angles.cos().float(), angles.sin().float()
 
 
@@ -65,7 +71,7 @@ def apply_rope(x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
 
     Args:
         x: (..., N, D) features, token axis second to last.
-        rope: (cos, sin), each (N, D // 2).
+        rope: (cos, sin), each (N, D // 2), or (B, 1, N, D // 2) per sample of ``x`` (B, H, N, D).
 
     Returns:
         Rotated features in the dtype of ``x``.
