@@ -10,6 +10,7 @@
 #   kernels   GDN kernels at the 720p size (alone and inside a compiled block) and the attention backends
 #   mpq       mpq-search on the 2B model (synthetic calibration, 2 block ranges)
 #   pool      aggregate frames/s of 1, 2 and 4 concurrent streams per GPU (StreamPool, every visible GPU)
+#   batch     frames/s of 1, 2 and 4 streams on one GPU with their chunks in one model call, beside one by one
 #   train2b   stage 1 of the 2B model (FSDP2, activation checkpointing, 81 frames at 1280x704, random weights)
 #             on every visible GPU under torchrun: samples/s and video tokens/s per GPU, peak memory, with FSDP2
 #             gathering the weights in float32 and in bfloat16 ($FSDP_PARAM_DTYPES)
@@ -89,6 +90,9 @@ for what in "$@"; do
             devices=$(seq -f "cuda:%g" 0 $((gpus - 1)))
             step "pool_x$gpus" "${POOL_SECONDS:-540}" python3 benchmarks/pool_throughput.py --devices $devices \
                 --streams-per-device ${POOL_STREAMS:-1 2 4} --compile ${POOL_ARGS:-} --out "$OUT/pool_throughput_h200x$gpus.json" ;;
+        batch)  # BATCH_STREAMS streams on one GPU, their chunks in one model call (push_together) beside one by one
+            step batch "${BATCH_SECONDS:-540}" python3 benchmarks/batch_throughput.py --device cuda:0 \
+                --streams ${BATCH_STREAMS:-1 2 4} --compile --out "$OUT/batch_throughput_h200.json" ;;
         train2b)  # one process per visible GPU; TRAIN2B_OMP sets each one's CPU threads (torchrun's default: 1)
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
             name=train_throughput_2b_h200x$gpus${TRAIN2B_OMP:+_omp$TRAIN2B_OMP}
@@ -157,7 +161,7 @@ for what in "$@"; do
             step "eval_$name" 300 $CLI eval-model --model "$EVAL_MODEL" --vae "${VAE_PATH:-.data/tiny_vae}" \
                 --text-encoder features:.data/text.safetensors --clip .data/heldout/bikes.mp4 --quiet \
                 --out "$OUT/eval_$name.json" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming, eval_model)"; exit 2 ;;
+        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, batch, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming, eval_model)"; exit 2 ;;
     esac
 done
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +23,7 @@ from sana_streaming.engine.schedule import PromptSchedule
 from sana_streaming.engine.stats import ChunkTiming, EditorStats, StageTimer
 from sana_streaming.io.frames import VideoFrame, to_uint8_rgb
 from sana_streaming.io.transform import FrameRateResampler, fit_frame, side_by_side
-from sana_streaming.models.state import StreamState
+from sana_streaming.models.state import StreamBatch, StreamState
 from sana_streaming.models.transformer import SanaStreamingTransformer, TextCondition
 from sana_streaming.text.base import TextEncoder
 from sana_streaming.vae.autoencoder import VideoAutoencoder
@@ -84,6 +84,17 @@ class _PromptState:
 
     def advance(self) -> None:
         self.done += 1
+
+
+@dataclass
+class _Chunk:
+    """A chunk between its encoding and its decoding."""
+
+    frames: list[VideoFrame]
+    images: list[np.ndarray]
+    source: Tensor
+    noise: Tensor
+    timer: StageTimer
 
 
 class StreamingEditor:
@@ -267,17 +278,28 @@ class StreamingEditor:
         Args:
             frames: a :class:`VideoFrame`, a list of them, or images (numpy/torch, see ``to_uint8_rgb``).
         """
+        self._take(frames)
+        out = []
+        while (batch := self._next_chunk()) is not None:
+            out += self._run_chunk(batch, last=False)
+        return out
+
+    def _take(self, frames) -> None:
+        if isinstance(frames, list | np.ndarray | Tensor) and len(frames) == 0:
+            return
         for frame in self._as_frames(frames):
             if self.stats.started is None:
                 self.stats.started = time.perf_counter()
             self._pending.append(frame)
             self.stats.frames_in += 1
-        out = []
-        while len(self._pending) >= self.frames_per_chunk:
-            batch, self._pending = self._pending[: self.frames_per_chunk], self._pending[self.frames_per_chunk :]
-            self._follow_schedule(batch[0].time)
-            out += self._run_chunk(batch, last=False)
-        return out
+
+    def _next_chunk(self) -> list[VideoFrame] | None:
+        """The frames of the next whole chunk waiting (its scheduled prompt set), or None."""
+        if len(self._pending) < self.frames_per_chunk:
+            return None
+        batch, self._pending = self._pending[: self.frames_per_chunk], self._pending[self.frames_per_chunk :]
+        self._follow_schedule(batch[0].time)
+        return batch
 
     def flush(self) -> list[VideoFrame]:
         """End the stream: edit the frames still waiting (the partial last chunk) and return them."""
@@ -344,6 +366,16 @@ class StreamingEditor:
         return condition
 
     def _run_chunk(self, frames: list[VideoFrame], last: bool) -> list[VideoFrame]:
+        chunk = self._encode(frames)
+        with torch.no_grad():
+            latents = self.sampler.denoise_chunk(
+                chunk.noise, chunk.source, self._condition(), self.state, write_cache=not last
+            )
+        chunk.timer.mark("denoise")
+        return self._decode(chunk, latents)
+
+    def _encode(self, frames: list[VideoFrame]) -> _Chunk:
+        """A chunk's first part: its frames fitted and encoded, its noise drawn, the stream's caches made."""
         timer = StageTimer(self.device)
         ratio = self.vae.cfg.temporal_compression
         first = not self.stats.chunks
@@ -355,17 +387,22 @@ class StreamingEditor:
         video = video.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # (1, 3, T, H, W) in [-1, 1]
         with torch.no_grad():
             source = self.vae.normalize(self.vae.encode_chunk(video, self._encoder_cache)).float()
-            timer.mark("encode")
-            if self.state is None:
-                self.state = self.sampler.init_state(1, tuple(source.shape[-2:]), source.shape[2])
-            noise = torch.randn(source.shape, generator=self._generator).to(self.device)
-            latents = self.sampler.denoise_chunk(noise, source, self._condition(), self.state, write_cache=not last)
-            self._prompt.advance()
-            timer.mark("denoise")
-            pixels = self.vae.decode_chunk(self.vae.denormalize(latents), self._decoder_cache)[:, :, :count]
-            out = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu()
-            timer.mark("decode")
-        return self._emit(frames, images, out.numpy(), timer)
+        timer.mark("encode")
+        if self.state is None:
+            self.state = self.sampler.init_state(1, tuple(source.shape[-2:]), source.shape[2])
+        noise = torch.randn(source.shape, generator=self._generator).to(self.device)
+        return _Chunk(frames, images, source, noise, timer)
+
+    def _decode(self, chunk: _Chunk, latents: Tensor) -> list[VideoFrame]:
+        """A chunk's last part, after its denoising (marked on its timer): decoded and emitted."""
+        self._prompt.advance()
+        with torch.no_grad():
+            pixels = self.vae.decode_chunk(self.vae.denormalize(latents), self._decoder_cache)[
+                :, :, : len(chunk.frames)
+            ]
+        out = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu()
+        chunk.timer.mark("decode")
+        return self._emit(chunk.frames, chunk.images, out.numpy(), chunk.timer)
 
     def _emit(self, frames, images, edited: np.ndarray, timer) -> list[VideoFrame]:
         out = []
@@ -381,3 +418,48 @@ class StreamingEditor:
         if self.stats.time_to_first_frame is None and out and self.stats.started is not None:
             self.stats.time_to_first_frame = time.perf_counter() - self.stats.started
         return out
+
+
+def push_together(editors: Sequence[StreamingEditor], frames: Sequence) -> list[list[VideoFrame]]:
+    """:meth:`StreamingEditor.push` for several streams that share one model: what each returns alone.
+
+    Chunks that become due together are denoised in one model call (a :class:`StreamBatch`), streams at
+    different points of their videos included; the VAE still encodes and decodes each stream by itself. A
+    stream's first chunks read less cache than later ones and run in a call of their own.
+
+    Args:
+        editors: editors built on the same model and sampler settings (e.g. one ``from_pretrained`` and
+            editors sharing its parts), one per stream.
+        frames: what to push to each editor, in the same order.
+    """
+    if len(frames) != len(editors):
+        raise ValueError(f"got frames for {len(frames)} streams and {len(editors)} editors")
+    for ed in editors:
+        if ed.model is not editors[0].model or ed.sampler.config != editors[0].sampler.config:
+            raise ValueError("push_together needs editors that share one model and sampler settings")
+        if ed.sampler.model is not ed.model:
+            raise ValueError("push_together cannot batch editors with CUDA graphs (they hold one stream's buffers)")
+    for ed, new in zip(editors, frames, strict=True):
+        ed._take(new)
+    out: list[list[VideoFrame]] = [[] for _ in editors]
+    while True:
+        due = [(i, chunk) for i, ed in enumerate(editors) if (chunk := ed._next_chunk()) is not None]
+        if not due:
+            return out
+        encoded = {i: editors[i]._encode(chunk) for i, chunk in due}
+        groups: dict[tuple, list[int]] = {}
+        for i in encoded:
+            groups.setdefault(StreamBatch.key(editors[i].state), []).append(i)
+        for members in groups.values():
+            chunks = [encoded[i] for i in members]
+            with torch.no_grad():
+                latents = editors[members[0]].sampler.denoise_chunk(
+                    torch.cat([c.noise for c in chunks]),
+                    torch.cat([c.source for c in chunks]),
+                    TextCondition.cat([editors[i]._condition() for i in members]),
+                    StreamBatch([editors[i].state for i in members]),
+                )
+            for i in members:  # a stream's denoise time: from its encoding's end to the shared call's end
+                encoded[i].timer.mark("denoise")
+            for i, part in zip(members, latents.split(1), strict=True):
+                out[i] += editors[i]._decode(encoded[i], part)
