@@ -91,7 +91,8 @@ case $phase in
             bash $D vae &
         OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=$shipped/model BI_SECONDS=$seconds BI_ARGS="data.num_frames=65" \
             bash $D bidirectional &
-        OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 ST_SECONDS=$seconds bash $D streaming &
+        OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 ST_SECONDS=$seconds ST_ARGS="dmd.guidance=3.0" \
+            bash $D streaming &  # (3.0 was the recipe's default then)
         # the same without classifier-free guidance on the teacher's score: guidance 3 pulls the student towards
         # stronger edits than the classical ground truths, which PSNR against them may punish
         OUT=$R/f VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 ST_SECONDS=$seconds ST_ARGS="dmd.guidance=1.0" \
@@ -99,9 +100,10 @@ case $phase in
         wait
         OUT=$R bash $D vae_psnr ;;
     refine)  # $VAE_FROM's decoder (its encoder, so the editors' latents, unchanged) and the whole VAE further, beside
-        # $EDITOR_FROM further on $VAE_FROM's latents on 65- and 17-frame windows and two students from it (default:
-        # the shipped folders; the tracked tree leaves about 5 MB of a call's 64 MiB for .data/, so candidates of
-        # 10 MB travel in place of the shipped folders, uncommitted)
+        # $EDITOR_FROM further on $VAE_FROM's latents on 65- and 33-frame windows (the recipe's; the call of
+        # 2026-11-29 named that lane editor_refine17) and two students from it (default: the shipped folders; the
+        # tracked tree leaves about 5 MB of a call's 64 MiB for .data/, so candidates of 10 MB travel in place of
+        # the shipped folders, uncommitted)
         mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/e" "$R/f"
         vae=${VAE_FROM:-src/sana_streaming/weights/default/vae}
         editor=${EDITOR_FROM:-src/sana_streaming/weights/default/model}
@@ -114,7 +116,7 @@ case $phase in
             bash $D vae &
         OUT=$R/c VAE_PATH=$vae BI_INIT=$editor BI_SECONDS=$seconds BI_ARGS="data.num_frames=65" BI_NAME=editor_refine65 \
             bash $D bidirectional &
-        OUT=$R/d VAE_PATH=$vae BI_INIT=$editor BI_SECONDS=$seconds BI_NAME=editor_refine17 bash $D bidirectional &
+        OUT=$R/d VAE_PATH=$vae BI_INIT=$editor BI_SECONDS=$seconds BI_NAME=editor_refine33 bash $D bidirectional &
         # the Cycle-Reverse ablation without guidance on the teacher's score (call 1 of 2026-11-29: +0.5 dB)
         OUT=$R/e VAE_PATH=$vae TEACHER=$editor CRR=0.5 ST_SECONDS=$seconds ST_ARGS="dmd.guidance=1.0" \
             ST_NAME=student_crr05_g1 bash $D streaming &
