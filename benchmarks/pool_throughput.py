@@ -41,10 +41,10 @@ class _RandomText(TextEncoder):
         return features, torch.ones(len(prompts), self.max_tokens, dtype=torch.int64)
 
 
-def run(devices: list[str], per_device: int, chunks: int, spec: dict) -> dict:
+def run(devices: list[str], per_device: int, chunks: int, spec: dict, batch: bool = False) -> dict:
     width, height = spec["resolution"]
     video = np.random.default_rng(0).integers(0, 256, (33 + 24 * chunks, height, width, 3), dtype=np.uint8)
-    with StreamPool(devices, **spec) as pool:
+    with StreamPool(devices, batch=batch, **spec) as pool:
         streams = [pool.open(PROMPTS[i % len(PROMPTS)]) for i in range(per_device * len(devices))]
         for i, worker_first in enumerate(streams[: len(devices)]):  # compile / allocate on every worker: the
             pool.push(worker_first, video[: 33 + 24 * WARMUP_CHUNKS])  # caches grow over the first chunks
@@ -65,9 +65,12 @@ def run(devices: list[str], per_device: int, chunks: int, spec: dict) -> dict:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - min(starts)
+        shared = sum(w["shared_chunks"] for w in pool.worker_stats())
     return {
         "devices": devices,
         "streams": len(streams),
+        "batch": batch,
+        "shared_chunks": shared,
         "frames": sum(counts),
         "seconds": elapsed,
         "aggregate_fps": sum(counts) / elapsed,
@@ -111,6 +114,9 @@ def main() -> None:
     parser.add_argument("--precision", default="fp8")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--direct", action="store_true", help="first, one stream on an editor in this process")
+    parser.add_argument(
+        "--batch", action="store_true", help="beside each row, the same with batching workers (StreamPool(batch=True))"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     cfg = get_config(args.preset)
@@ -125,16 +131,20 @@ def main() -> None:
         "compile": args.compile,
     }
     rows = []
-    for per_device in (["direct"] if args.direct else []) + args.streams_per_device:
+    plan = [("direct", False)] if args.direct else []
+    for per_device in args.streams_per_device:
+        plan += [(per_device, False)] + ([(per_device, True)] if args.batch and per_device > 1 else [])
+    for per_device, batch in plan:
         if per_device == "direct":
             rows.append(run_direct(args.devices[0], args.chunks, spec))
         else:
-            rows.append(run(args.devices, per_device, args.chunks, spec))
+            rows.append(run(args.devices, per_device, args.chunks, spec, batch))
         row = rows[-1]
         print(
             ("in process: " if row.get("in_process") else "")
-            + f"{row['streams']} streams on {len(row['devices'])} device(s): {row['aggregate_fps']:.1f} frames/s "
-            f"({row['per_stream_fps']:.1f} per stream)",
+            + f"{row['streams']} streams on {len(row['devices'])} device(s)"
+            + (f", batched ({row['shared_chunks']} chunks shared a call)" if batch else "")
+            + f": {row['aggregate_fps']:.1f} frames/s ({row['per_stream_fps']:.1f} per stream)",
             flush=True,
         )
         if args.out:  # after every row, so a run cut short keeps what it measured

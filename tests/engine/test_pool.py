@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,35 @@ def test_a_worker_that_dies_is_reported_at_once():
         pool.workers[0].process.kill()
         with pytest.raises(RuntimeError, match=r"worker on cpu exited \(code -9\)"):
             pool.push(stream, frames(9, 0))
+
+
+@pytest.mark.filterwarnings("ignore:model 'tiny' has random weights", "ignore:VAE 'tiny' has random weights")
+def test_a_batching_worker_shares_model_calls_and_edits_each_stream_as_alone():
+    prompts = ["make it night", "pencil sketch", "make it a watercolor painting"]
+    videos = [frames(33 + 24 * 3 + 5, seed) for seed in range(3)]
+    got: list[list[np.ndarray]] = [[] for _ in prompts]
+    with StreamPool(["cpu"], batch=True, **SPEC) as pool:
+        streams = [pool.open(p) for p in prompts]
+        start = threading.Barrier(len(streams))
+
+        def drive(k: int) -> None:
+            start.wait()
+            for a in range(0, len(videos[k]), 24):
+                got[k] += pool.push(streams[k], videos[k][a : a + 24])
+            got[k] += pool.flush(streams[k])
+
+        threads = [threading.Thread(target=drive, args=(k,)) for k in range(len(streams))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats = pool.worker_stats()[0]
+    assert stats["chunks"] == 3 * 4 + 3  # 4 whole chunks and a flushed remainder a stream
+    assert stats["shared_chunks"] > 0  # requests that waited together went through one model call
+    for video, prompt, images in zip(videos, prompts, got, strict=True):
+        editor = StreamingEditor.from_pretrained("tiny", device="cpu", resolution=(64, 32), dtype="float32")
+        editor.set_prompt(prompt)
+        want = [f.image for f in editor.push(video) + editor.flush()]
+        assert len(images) == len(want)
+        diff = np.abs(np.stack(images).astype(int) - np.stack(want).astype(int))
+        assert diff.max() <= 1 and (diff == 0).mean() > 0.99  # batched float sums: one level of 255 at most

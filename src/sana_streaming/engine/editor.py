@@ -461,5 +461,6 @@ def push_together(editors: Sequence[StreamingEditor], frames: Sequence) -> list[
                 )
             for i in members:  # a stream's denoise time: from its encoding's end to the shared call's end
                 encoded[i].timer.mark("denoise")
+                editors[i].stats.shared_chunks += len(members) > 1
             for i, part in zip(members, latents.split(1), strict=True):
                 out[i] += editors[i]._decode(encoded[i], part)

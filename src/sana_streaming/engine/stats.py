@@ -29,6 +29,7 @@ class EditorStats:
     dropped: int = 0
     time_to_first_frame: float | None = None
     started: float | None = None
+    shared_chunks: int = 0  # chunks denoised in one model call with other streams' (push_together)
 
     def summary(self) -> dict:
         totals = [c.total_ms for c in self.chunks]
