@@ -7,6 +7,7 @@ import pytest
 
 from sana_streaming.engine import editor as editor_module
 from sana_streaming.engine.editor import push_together
+from sana_streaming.io.frames import VideoError
 from sana_streaming.models.state import StreamBatch
 from tests.engine.test_editor import clip, editor, parts  # noqa: F401 (parts is a fixture)
 
@@ -62,3 +63,10 @@ def test_push_together_refuses_editors_on_different_models(parts):  # noqa: F811
         push_together([eds[0], other], [[], []])
     with pytest.raises(ValueError, match="frames for 1 streams and 2 editors"):
         push_together(eds[:2], [[]])
+
+
+def test_bad_frames_of_one_stream_leave_every_stream_untouched(parts):  # noqa: F811
+    eds = _editors(parts)[:2]
+    with pytest.raises(VideoError):
+        push_together(eds, [clip(9), np.full((9, 32, 48, 3), 5.0)])  # floats outside [0, 1] or [-1, 1]
+    assert [ed.stats.frames_in for ed in eds] == [0, 0]

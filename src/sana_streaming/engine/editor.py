@@ -284,10 +284,14 @@ class StreamingEditor:
             out += self._run_chunk(batch, last=False)
         return out
 
-    def _take(self, frames) -> None:
+    def check_frames(self, frames) -> list[VideoFrame]:
+        """``frames`` as :meth:`push` takes them, checked and timed, without pushing them (VideoError if bad)."""
         if isinstance(frames, list | np.ndarray | Tensor) and len(frames) == 0:
-            return
-        for frame in self._as_frames(frames):
+            return []
+        return self._as_frames(frames)
+
+    def _take(self, frames) -> None:
+        for frame in self.check_frames(frames):
             if self.stats.started is None:
                 self.stats.started = time.perf_counter()
             self._pending.append(frame)
@@ -439,7 +443,8 @@ def push_together(editors: Sequence[StreamingEditor], frames: Sequence) -> list[
             raise ValueError("push_together needs editors that share one model and sampler settings")
         if ed.sampler.model is not ed.model:
             raise ValueError("push_together cannot batch editors with CUDA graphs (they hold one stream's buffers)")
-    for ed, new in zip(editors, frames, strict=True):
+    checked = [ed.check_frames(new) for ed, new in zip(editors, frames, strict=True)]  # all, before any is taken
+    for ed, new in zip(editors, checked, strict=True):
         ed._take(new)
     out: list[list[VideoFrame]] = [[] for _ in editors]
     while True:

@@ -258,24 +258,28 @@ class _Serving:
         return replies + self._pushes(pushes)
 
     def _pushes(self, pushes: list) -> list[tuple[int, tuple[str, object]]]:
+        """One push_together for the round's pushes; a stream whose request is bad fails alone."""
         from sana_streaming.engine.editor import push_together
 
-        if not pushes:
-            return []
-        known = [(s, args, r) for _, s, args, r in pushes if s in self.editors]
-        replies = [(r, ("error", f"KeyError: {s}")) for _, s, _, r in pushes if s not in self.editors]
-        if not known:
+        replies, valid = [], []
+        for _, stream, args, request in pushes:
+            try:
+                editor = self.editors[stream]
+                valid.append((editor, editor.check_frames(args[0].numpy()), request))
+            except Exception as err:
+                replies.append((request, ("error", f"{type(err).__name__}: {err}")))
+        if not valid:
             return replies
-        editors = [self.editors[s] for s, _, _ in known]
+        editors = [editor for editor, _, _ in valid]
         before = [(len(e.stats.chunks), e.stats.shared_chunks) for e in editors]
         try:
-            out = push_together(editors, [args[0].numpy() for _, args, _ in known])
+            out = push_together(editors, [frames for _, frames, _ in valid])
         except Exception as err:
-            return replies + [(r, ("error", f"{type(err).__name__}: {err}")) for _, _, r in known]
+            return replies + [(r, ("error", f"{type(err).__name__}: {err}")) for _, _, r in valid]
         for e, (chunks, shared) in zip(editors, before, strict=True):
             self.chunks += len(e.stats.chunks) - chunks
             self.shared_chunks += e.stats.shared_chunks - shared
-        return replies + [(r, ("ok", _stacked(frames))) for (_, _, r), frames in zip(known, out, strict=True)]
+        return replies + [(r, ("ok", _stacked(frames))) for (_, _, r), frames in zip(valid, out, strict=True)]
 
     def _one(self, verb: str, stream, args) -> tuple[str, object]:
         from sana_streaming.engine.editor import StreamingEditor
