@@ -453,16 +453,17 @@ def push_together(editors: Sequence[StreamingEditor], frames: Sequence) -> list[
             return out
         encoded = {i: editors[i]._encode(chunk) for i, chunk in due}
         groups: dict[tuple, list[int]] = {}
-        for i in encoded:
-            groups.setdefault(StreamBatch.key(editors[i].state), []).append(i)
+        for i, chunk in encoded.items():  # streams of different sizes (their own resolutions) never share a call
+            groups.setdefault((StreamBatch.key(editors[i].state), tuple(chunk.source.shape)), []).append(i)
         for members in groups.values():
             chunks = [encoded[i] for i in members]
+            alone = len(members) == 1  # a stream alone reads its own caches (no stacked copies)
             with torch.no_grad():
                 latents = editors[members[0]].sampler.denoise_chunk(
                     torch.cat([c.noise for c in chunks]),
                     torch.cat([c.source for c in chunks]),
                     TextCondition.cat([editors[i]._condition() for i in members]),
-                    StreamBatch([editors[i].state for i in members]),
+                    editors[members[0]].state if alone else StreamBatch([editors[i].state for i in members]),
                 )
             for i in members:  # a stream's denoise time: from its encoding's end to the shared call's end
                 encoded[i].timer.mark("denoise")

@@ -74,6 +74,8 @@ class TextCondition:
     @classmethod
     def cat(cls, conditions: list[TextCondition]) -> TextCondition:
         """One condition for a batch stacked from ``conditions``; prompts of different lengths are padded."""
+        if len(conditions) == 1:
+            return conditions[0]
         lengths = [c.context[0][0].shape[2] for c in conditions]
         longest = max(lengths)
 
