@@ -99,7 +99,7 @@ for what in "$@"; do
             step "train2b_x$gpus${TRAIN2B_OMP:+_omp$TRAIN2B_OMP}" "${TRAIN2B_SECONDS:-540}" \
                 env ${TRAIN2B_OMP:+OMP_NUM_THREADS=$TRAIN2B_OMP} torchrun --standalone --nproc_per_node "$gpus" \
                 benchmarks/train_throughput.py --scale 2b --steps "${TRAIN2B_STEPS:-3}" --warmup 1 \
-                --fsdp-param-dtypes ${FSDP_PARAM_DTYPES:-float32 bfloat16} --out "$OUT/$name.json" ;;
+                --fsdp-param-dtypes ${FSDP_PARAM_DTYPES:-float32 bfloat16} ${TRAIN2B_ARGS:-} --out "$OUT/$name.json" ;;
         throughput)  # the tiny recipes' steps at their batch and 4x it (synthetic data): is a step launch-bound?
             step throughput "${THROUGHPUT_SECONDS:-240}" python3 benchmarks/train_throughput.py --batch-times 1 4 \
                 --steps 5 --warmup 2 --no-checkpointing --out "$OUT/train_throughput_batch_h200.json" ;;

@@ -101,6 +101,7 @@ def measure(recipe, device: torch.device, steps: int, warmup: int, world: World 
         "processes": world.size,
         "grad_checkpointing": recipe.run.grad_checkpointing,
         "fsdp_param_dtype": recipe.run.fsdp_param_dtype if world.sharded else None,
+        "fsdp_reshard_after_forward": recipe.run.fsdp_reshard_after_forward if world.sharded else None,
         "batch_size": recipe.data.batch_size,
         "clip": {"frames": frames, "width": size[0], "height": size[1]},
         "trained_params": params,
@@ -154,6 +155,11 @@ def main() -> None:
         help="2b: one run per dtype FSDP2 gathers the weights in (run.fsdp_param_dtype), side by side",
     )
     parser.add_argument(
+        "--fsdp-keep-gathered",
+        action="store_true",
+        help="2b: beside each dtype's run, the same with run.fsdp_reshard_after_forward = false",
+    )
+    parser.add_argument(
         "--no-checkpointing", dest="checkpointing", action="store_false", help="tiny: skip the checkpointing run"
     )
     args = parser.parse_args()
@@ -186,8 +192,11 @@ def main() -> None:
             for times in args.batch_times if args.scale == "tiny" else [1]:  # one run per batch size asked for
                 data = dataclasses.replace(recipe.data, batch_size=recipe.data.batch_size * times)
                 for dtype in args.fsdp_param_dtypes if args.scale == "2b" else ["float32"]:
-                    run = dataclasses.replace(recipe.run, fsdp_param_dtype=dtype)
-                    runs.append(dataclasses.replace(recipe, data=data, run=run))
+                    for reshard in [True, False] if args.scale == "2b" and args.fsdp_keep_gathered else [True]:
+                        run = dataclasses.replace(
+                            recipe.run, fsdp_param_dtype=dtype, fsdp_reshard_after_forward=reshard
+                        )
+                        runs.append(dataclasses.replace(recipe, data=data, run=run))
             if name == "bidirectional" and args.scale == "tiny" and args.checkpointing:
                 runs.append(
                     dataclasses.replace(runs[-1], run=dataclasses.replace(runs[-1].run, grad_checkpointing=True))
@@ -197,6 +206,7 @@ def main() -> None:
             result["stages"].append(row)
             tag = " (activation checkpointing)" if row["grad_checkpointing"] else ""
             tag += f" (FSDP2 gathers in {row['fsdp_param_dtype']})" if row["fsdp_param_dtype"] else ""
+            tag += " (gathered weights kept for the backward)" if row["fsdp_reshard_after_forward"] is False else ""
             memory = f", peak {row['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in row else ""
             print(
                 f"{row['stage']}{tag}: {row['samples_per_s']:.2f} samples/s, "

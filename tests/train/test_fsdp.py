@@ -92,6 +92,25 @@ def test_fsdp_bfloat16_gathers_track_float32_and_keep_float32_weights(tmp_path):
     assert moved > 0 and drift < BF16_DRIFT * moved
 
 
+def _bidirectional_kept_gathered(out_dir) -> dict:
+    run = {"steps": STEPS, "parallel": "fsdp", "fsdp_reshard_after_forward": False, "grad_checkpointing": True}
+    stage_parts = parts()
+    rows = train(recipe(out_dir, run=run), dataset=synthetic_pairs(4), progress=False, **stage_parts)
+    group = stage_parts["model"].blocks[0]._get_fsdp_state()._fsdp_param_group  # FSDP2 internals, read only
+    return {"rows": rows, "kept": group.post_forward_mesh_info is None}
+
+
+def test_fsdp_keeping_gathered_weights_for_the_backward_computes_the_same(tmp_path):
+    """run.fsdp_reshard_after_forward = false (no second gather in the backward, activations recomputed)."""
+    torch.set_num_threads(1)
+    single = _bidirectional(tmp_path / "one")
+    result = run_processes(_bidirectional_kept_gathered, 2, tmp_path / "two")
+    assert result["kept"]  # the blocks really keep their gathered weights after the forward
+    for a, b in zip(single, result["rows"], strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+
+
 def _streaming(out_dir) -> list[dict]:
     cfg = streaming_recipe(out_dir)
     cfg = dataclasses.replace(

@@ -75,13 +75,20 @@ def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
 FSDP_PARAM_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
-def shard_dit(model: nn.Module, world: World, device: torch.device, param_dtype: str = "float32") -> nn.Module:
+def shard_dit(
+    model: nn.Module,
+    world: World,
+    device: torch.device,
+    param_dtype: str = "float32",
+    reshard_after_forward: bool = True,
+) -> nn.Module:
     """Shard a SanaStreamingTransformer in place with FSDP2 (no-op unless ``world.sharded``).
 
     Units: each block's cross-attention (its text keys/values are computed outside the block, once per
     prompt), each block, and the root (embedders, final layer). ``encode_text``, ``forward_chunk`` and
     ``text_context`` gather their unit's weights like ``forward`` does. ``param_dtype`` "bfloat16" gathers the
     weights in bfloat16 (FSDP2's mixed precision: gradients reduced in float32 into float32 shards).
+    ``reshard_after_forward`` False keeps each block's gathered weights from its forward to its backward.
     """
     if not world.sharded:
         return model
@@ -99,9 +106,9 @@ def shard_dit(model: nn.Module, world: World, device: torch.device, param_dtype:
     inner = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32, cast_forward_inputs=False)
     mesh = init_device_mesh(device.type, (world.size,))
     for block in model.blocks:
-        fully_shard(block.cross_attn, mesh=mesh, mp_policy=inner)
+        fully_shard(block.cross_attn, mesh=mesh, mp_policy=inner, reshard_after_forward=reshard_after_forward)
         register_fsdp_forward_method(block.cross_attn, "text_context")
-        fully_shard(block, mesh=mesh, mp_policy=inner)
+        fully_shard(block, mesh=mesh, mp_policy=inner, reshard_after_forward=reshard_after_forward)
     fully_shard(model, mesh=mesh, mp_policy=root)
     for method in ("encode_text", "forward_chunk"):
         register_fsdp_forward_method(model, method)

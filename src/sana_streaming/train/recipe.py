@@ -27,6 +27,9 @@ class RunConfig:
     # parallel = "fsdp": the dtype FSDP2 gathers the weights in for the forward and backward ("bfloat16": half the
     # traffic; gradients are still reduced and the weights kept and updated in float32).
     fsdp_param_dtype: str = "float32"
+    # parallel = "fsdp": free each block's gathered weights after its forward (True: least memory) or keep them
+    # for the backward (False: no second gather of every block, at the cost of one whole gathered copy).
+    fsdp_reshard_after_forward: bool = True
     # Stop after this many seconds of training (0: no limit), save, and export the weights of the step reached
     # as `final` (a run in a time box, e.g. on a lent GPU machine). Resuming continues towards `steps`.
     time_limit_s: float = 0.0

@@ -53,7 +53,7 @@ class BidirectionalStage:
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
         model = model if model is not None else build_model(recipe, device)
-        self.model = shard_dit(model, world, device, recipe.run.fsdp_param_dtype)
+        self.model = shard_dit(model, world, device, recipe.run.fsdp_param_dtype, recipe.run.fsdp_reshard_after_forward)
         self.model.gradient_checkpointing = recipe.run.grad_checkpointing
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.model)

@@ -83,7 +83,7 @@ class StreamingStage:
         # Recomputes blocks of whole-clip passes (the critic's flow matching); rollouts stream chunk by chunk.
         self.generator.gradient_checkpointing = self.critic.gradient_checkpointing = recipe.run.grad_checkpointing
         for module in (self.teacher, self.generator, self.critic):
-            shard_dit(module, world, device, recipe.run.fsdp_param_dtype)
+            shard_dit(module, world, device, recipe.run.fsdp_param_dtype, recipe.run.fsdp_reshard_after_forward)
         self.generator.train()
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.generator)
