@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -165,3 +167,50 @@ def test_save_and_from_pretrained_round_trip(tmp_path):
     assert loaded.cfg == ours.cfg
     for (name, a), (_, b) in zip(ours.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+@torch.no_grad()
+def test_streams_stacked_into_one_call_equal_each_stream_alone():
+    """StreamCache.stack / split_into: two streams a chunk apart share their later encoder and decoder calls."""
+    from sana_streaming.vae.layers import StreamCache
+
+    cfg = get_vae_config("tiny")
+    _, ours = random_pair(cfg)
+    s, t = cfg.spatial_compression, cfg.temporal_compression
+    gen = torch.Generator().manual_seed(3)
+    videos = [torch.rand(1, 3, 1 + 4 * t, 2 * s, 3 * s, generator=gen) * 2 - 1 for _ in range(2)]
+    bounds = [0, 1 + t, 1 + 2 * t, 1 + 3 * t, 1 + 4 * t]  # a first chunk, then chunks of one latent frame
+
+    def alone(video):
+        enc, dec = ours.encoder_stream(), ours.decoder_stream()
+        latents = [ours.encode_chunk(video[:, :, a:b], enc) for a, b in itertools.pairwise(bounds)]
+        return latents, [ours.decode_chunk(z, dec) for z in latents]
+
+    want = [alone(v) for v in videos]
+    enc, dec = [ours.encoder_stream(), ours.encoder_stream()], [ours.decoder_stream(), ours.decoder_stream()]
+    got = [([], []), ([], [])]
+
+    def one(k: int, c: int) -> None:
+        z = ours.encode_chunk(videos[k][:, :, bounds[c] : bounds[c + 1]], enc[k])
+        got[k][0].append(z)
+        got[k][1].append(ours.decode_chunk(z, dec[k]))
+
+    one(0, 0), one(0, 1), one(1, 0)  # stream 0 a chunk ahead
+    with pytest.raises(ValueError, match="different points"):
+        StreamCache.stack([enc[0], ours.encoder_stream()])
+    for c in (2, 3):  # stream 0's chunk c with stream 1's chunk c - 1, in one call each
+        x = torch.cat([videos[0][:, :, bounds[c] : bounds[c + 1]], videos[1][:, :, bounds[c - 1] : bounds[c]]])
+        stacked = StreamCache.stack(enc)
+        z = ours.encode_chunk(x, stacked)
+        stacked.split_into(enc, [1, 1])
+        stacked = StreamCache.stack(dec)
+        pixels = ours.decode_chunk(z, stacked)
+        stacked.split_into(dec, [1, 1])
+        for k in range(2):
+            got[k][0].append(z[k : k + 1])
+            got[k][1].append(pixels[k : k + 1])
+    one(1, 3)
+    for k in range(2):
+        for part in range(2):
+            for a, b in zip(got[k][part], want[k][part], strict=True):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

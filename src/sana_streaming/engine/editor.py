@@ -27,6 +27,7 @@ from sana_streaming.models.state import StreamBatch, StreamState
 from sana_streaming.models.transformer import SanaStreamingTransformer, TextCondition
 from sana_streaming.text.base import TextEncoder
 from sana_streaming.vae.autoencoder import VideoAutoencoder
+from sana_streaming.vae.layers import StreamCache
 
 
 @dataclass(frozen=True)
@@ -381,6 +382,13 @@ class StreamingEditor:
     def _encode(self, frames: list[VideoFrame]) -> _Chunk:
         """A chunk's first part: its frames fitted and encoded, its noise drawn, the stream's caches made."""
         timer = StageTimer(self.device)
+        images, video = self._video(frames)
+        with torch.no_grad():
+            raw = self.vae.encode_chunk(video, self._encoder_cache)
+        return self._encoded(frames, images, raw, timer)
+
+    def _video(self, frames: list[VideoFrame]) -> tuple[list[np.ndarray], Tensor]:
+        """The chunk's images at the model's resolution (padded to whole latent frames) and as (1, 3, T, H, W)."""
         ratio = self.vae.cfg.temporal_compression
         first = not self.stats.chunks
         count = len(frames)
@@ -388,9 +396,11 @@ class StreamingEditor:
         images = [fit_frame(f.image, self.config.resolution, self.config.fit) for f in frames]
         images += [images[-1]] * (padded - count)  # a partial last chunk repeats its last frame; dropped below
         video = torch.from_numpy(np.stack(images)).to(self.device)
-        video = video.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # (1, 3, T, H, W) in [-1, 1]
+        return images, video.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # in [-1, 1]
+
+    def _encoded(self, frames: list[VideoFrame], images: list[np.ndarray], raw: Tensor, timer: StageTimer) -> _Chunk:
         with torch.no_grad():
-            source = self.vae.normalize(self.vae.encode_chunk(video, self._encoder_cache)).float()
+            source = self.vae.normalize(raw).float()
         timer.mark("encode")
         if self.state is None:
             self.state = self.sampler.init_state(1, tuple(source.shape[-2:]), source.shape[2])
@@ -399,11 +409,13 @@ class StreamingEditor:
 
     def _decode(self, chunk: _Chunk, latents: Tensor) -> list[VideoFrame]:
         """A chunk's last part, after its denoising (marked on its timer): decoded and emitted."""
-        self._prompt.advance()
         with torch.no_grad():
-            pixels = self.vae.decode_chunk(self.vae.denormalize(latents), self._decoder_cache)[
-                :, :, : len(chunk.frames)
-            ]
+            pixels = self.vae.decode_chunk(self.vae.denormalize(latents), self._decoder_cache)
+        return self._decoded(chunk, pixels)
+
+    def _decoded(self, chunk: _Chunk, pixels: Tensor) -> list[VideoFrame]:
+        self._prompt.advance()
+        pixels = pixels[:, :, : len(chunk.frames)]
         out = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu()
         chunk.timer.mark("decode")
         return self._emit(chunk.frames, chunk.images, out.numpy(), chunk.timer)
@@ -427,46 +439,79 @@ class StreamingEditor:
 def push_together(editors: Sequence[StreamingEditor], frames: Sequence) -> list[list[VideoFrame]]:
     """:meth:`StreamingEditor.push` for several streams that share one model: what each returns alone.
 
-    Chunks that become due together are denoised in one model call (a :class:`StreamBatch`), streams at
-    different points of their videos included; the VAE still encodes and decodes each stream by itself. A
-    stream's first chunks read less cache than later ones and run in a call of their own.
+    Chunks that become due together go through the VAE encoder, the DiT (a :class:`StreamBatch`) and the VAE
+    decoder in one call each, streams at different points of their videos included. A stream's first chunks
+    read less cache than later ones and run in calls of their own; so do streams of other sizes.
 
     Args:
-        editors: editors built on the same model and sampler settings (e.g. one ``from_pretrained`` and
+        editors: editors built on the same model, VAE and sampler settings (e.g. one ``from_pretrained`` and
             editors sharing its parts), one per stream.
         frames: what to push to each editor, in the same order.
     """
     if len(frames) != len(editors):
         raise ValueError(f"got frames for {len(frames)} streams and {len(editors)} editors")
+    lead = editors[0]
     for ed in editors:
-        if ed.model is not editors[0].model or ed.sampler.config != editors[0].sampler.config:
-            raise ValueError("push_together needs editors that share one model and sampler settings")
+        if ed.model is not lead.model or ed.vae is not lead.vae or ed.sampler.config != lead.sampler.config:
+            raise ValueError("push_together needs editors that share one model, VAE and sampler settings")
         if ed.sampler.model is not ed.model:
             raise ValueError("push_together cannot batch editors with CUDA graphs (they hold one stream's buffers)")
     checked = [ed.check_frames(new) for ed, new in zip(editors, frames, strict=True)]  # all, before any is taken
     for ed, new in zip(editors, checked, strict=True):
         ed._take(new)
     out: list[list[VideoFrame]] = [[] for _ in editors]
+    vae = lead.vae
     while True:
-        due = [(i, chunk) for i, ed in enumerate(editors) if (chunk := ed._next_chunk()) is not None]
+        due = {i: chunk for i, ed in enumerate(editors) if (chunk := ed._next_chunk()) is not None}
         if not due:
             return out
-        encoded = {i: editors[i]._encode(chunk) for i, chunk in due}
-        groups: dict[tuple, list[int]] = {}
-        for i, chunk in encoded.items():  # streams of different sizes (their own resolutions) never share a call
-            groups.setdefault((StreamBatch.key(editors[i].state), tuple(chunk.source.shape)), []).append(i)
-        for members in groups.values():
+        timers = {i: StageTimer(lead.device) for i in due}
+        videos = {i: editors[i]._video(chunk) for i, chunk in due.items()}
+        raw = _together({i: (videos[i][1], editors[i]._encoder_cache) for i in due}, vae.encode_chunk)
+        encoded = {i: editors[i]._encoded(due[i], videos[i][0], raw[i], timers[i]) for i in due}
+        # streams of different sizes never share a call
+        latents = {}
+        for members in _groups({i: (StreamBatch.key(editors[i].state), encoded[i].source.shape) for i in due}):
             chunks = [encoded[i] for i in members]
             alone = len(members) == 1  # a stream alone reads its own caches (no stacked copies)
             with torch.no_grad():
-                latents = editors[members[0]].sampler.denoise_chunk(
+                denoised = lead.sampler.denoise_chunk(
                     torch.cat([c.noise for c in chunks]),
                     torch.cat([c.source for c in chunks]),
                     TextCondition.cat([editors[i]._condition() for i in members]),
                     editors[members[0]].state if alone else StreamBatch([editors[i].state for i in members]),
                 )
-            for i in members:  # a stream's denoise time: from its encoding's end to the shared call's end
-                encoded[i].timer.mark("denoise")
-                editors[i].stats.shared_chunks += len(members) > 1
-            for i, part in zip(members, latents.split(1), strict=True):
-                out[i] += editors[i]._decode(encoded[i], part)
+            for i, part in zip(members, denoised.split(1), strict=True):
+                latents[i] = part
+                encoded[i].timer.mark("denoise")  # from its encoding's end to the shared call's end
+                editors[i].stats.shared_chunks += not alone
+        pixels = _together({i: (vae.denormalize(latents[i]), editors[i]._decoder_cache) for i in due}, vae.decode_chunk)
+        for i in due:
+            out[i] += editors[i]._decoded(encoded[i], pixels[i])
+
+
+def _groups(keys: dict[int, object]) -> list[list[int]]:
+    """The members (keys of ``keys``) grouped by equal values, in order."""
+    groups: dict = {}
+    for i, key in keys.items():
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _together(tensors: dict[int, tuple[Tensor, StreamCache]], call) -> dict[int, Tensor]:
+    """``call(x, cache)`` for each member's (x, StreamCache); members at the same point of their streams (equal
+    cache keys and input shapes) stacked into one call."""
+    out = {}
+    for group in _groups({i: (cache.key(), tuple(x.shape)) for i, (x, cache) in tensors.items()}):
+        with torch.no_grad():
+            if len(group) == 1:
+                x, cache = tensors[group[0]]
+                out[group[0]] = call(x, cache)
+                continue
+            caches = [tensors[i][1] for i in group]
+            stacked = StreamCache.stack(caches)
+            result = call(torch.cat([tensors[i][0] for i in group]), stacked)
+            stacked.split_into(caches, [1] * len(group))
+        for i, part in zip(group, result.split(1), strict=True):
+            out[i] = part
+    return out

@@ -33,6 +33,36 @@ class StreamCache:
         tensors = [t for t in (*self.convs, *self.pending) if t is not None]
         return sum(t.numel() * t.element_size() for t in tensors)
 
+    def key(self) -> tuple:
+        """Caches with equal keys are at the same point of their streams' chunk pattern and can be stacked."""
+        return (
+            tuple(self.started),
+            tuple(None if p is None else p.shape[2] for p in self.pending),
+            tuple(c is None for c in self.convs),
+        )
+
+    @classmethod
+    def stack(cls, caches: list[StreamCache]) -> StreamCache:
+        """One cache for a batch of streams (call :meth:`split_into` after the batched call)."""
+        if len({c.key() for c in caches}) > 1:
+            raise ValueError("stream caches at different points of their chunk pattern cannot be stacked")
+        out = cls(len(caches[0].convs), len(caches[0].started))
+        out.started = list(caches[0].started)
+        for name in ("convs", "pending"):
+            parts = zip(*(getattr(c, name) for c in caches), strict=True)
+            setattr(out, name, [None if p[0] is None else torch.cat(p) for p in parts])
+        return out
+
+    def split_into(self, caches: list[StreamCache], sizes: list[int]) -> None:
+        """Hand each stream its part of this batched cache."""
+        for cache in caches:
+            cache.started = list(self.started)
+        for name in ("convs", "pending"):
+            for slot, t in enumerate(getattr(self, name)):
+                parts = [None] * len(caches) if t is None else t.split(sizes)
+                for cache, part in zip(caches, parts, strict=True):
+                    getattr(cache, name)[slot] = part
+
 
 def rms_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
     """Weight-free RMS normalisation over channels (dim 1) of (B, C, T, H, W)."""
