@@ -168,6 +168,6 @@ done
 # At most 8 files come back from a call: the step logs and JSON results travel as one archive, results.tar
 # (the step logs' tails are printed above; the weights' folders come back as they are).
 cd "$OUT" || exit 1
-files=$(ls -- *.log *_log.jsonl *.json 2>/dev/null)
+files=$(ls -- *.log *_log.jsonl *.json *.txt 2>/dev/null)
 [ -n "$files" ] && tar -rf results.tar $files && rm -f $files  # appended: several runs in one call
 exit 0

@@ -71,7 +71,35 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(recipe, device: torch.device, steps: int, warmup: int, world: World | None = None, text=None) -> dict:
+def profile_step(stage, step: int, device: torch.device) -> tuple[dict, str]:
+    """One more step under torch.profiler: where its device time goes (collectives against compute) and the
+    table of the costliest operators."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    began = time.perf_counter()
+    with profile(activities=activities) as prof:
+        stage.train_step(step)
+        sync(device)
+    wall = time.perf_counter() - began
+    events = prof.key_averages()
+    on_device = [e for e in events if getattr(e, "self_device_time_total", 0) > 0]
+    device_ms = sum(e.self_device_time_total for e in on_device) / 1000
+    comm_ms = sum(e.self_device_time_total for e in on_device if "nccl" in e.key.lower()) / 1000
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    summary = {"wall_ms": wall * 1000, "device_busy_ms": device_ms, "collectives_ms": comm_ms}
+    return summary, events.table(sort_by=sort, row_limit=25)
+
+
+def measure(
+    recipe,
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    world: World | None = None,
+    text=None,
+    profile_out: Path | None = None,
+) -> dict:
     stage_name = recipe.run.stage
     if stage_name == "streaming":
         frames, paired = 1 + 8 * (recipe.dmd.latent_frames - 1), False
@@ -115,6 +143,10 @@ def measure(recipe, device: torch.device, steps: int, warmup: int, world: World 
     }
     if device.type == "cuda":
         row["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    if profile_out is not None:  # after the timed steps, so that they are not slowed by it
+        row["profile"], table = profile_step(stage, warmup + steps, device)
+        profile_out.parent.mkdir(parents=True, exist_ok=True)
+        profile_out.write_text(table + "\n")
     return row
 
 
@@ -160,6 +192,12 @@ def main() -> None:
         help="2b: beside each dtype's run, the same with run.fsdp_reshard_after_forward = false",
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each run's timed steps, profile one more (every process): device busy time, collectives' "
+        "time, and the costliest operators (beside --out, one text file per run and process)",
+    )
+    parser.add_argument(
         "--no-checkpointing", dest="checkpointing", action="store_false", help="tiny: skip the checkpointing run"
     )
     args = parser.parse_args()
@@ -202,7 +240,18 @@ def main() -> None:
                     dataclasses.replace(runs[-1], run=dataclasses.replace(runs[-1].run, grad_checkpointing=True))
                 )
         for recipe in runs:
-            row = measure(recipe, device, args.steps, args.warmup, world, text)
+            profile_out = None
+            if args.profile:
+                tag = f"{recipe.run.stage}_{len(result['stages'])}_rank{world.rank}"
+                profile_out = (args.out.parent if args.out else Path(".")) / f"profile_{tag}.txt"
+            row = measure(recipe, device, args.steps, args.warmup, world, text, profile_out)
+            if "profile" in row:  # every process says it: the ranks may differ
+                prof = row["profile"]
+                print(
+                    f"rank {world.rank}, profiled step: {prof['wall_ms']:.0f} ms, device busy "
+                    f"{prof['device_busy_ms']:.0f} ms, collectives {prof['collectives_ms']:.0f} ms ({profile_out})",
+                    flush=True,
+                )
             result["stages"].append(row)
             tag = " (activation checkpointing)" if row["grad_checkpointing"] else ""
             tag += f" (FSDP2 gathers in {row['fsdp_param_dtype']})" if row["fsdp_param_dtype"] else ""
