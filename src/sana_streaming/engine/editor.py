@@ -279,10 +279,10 @@ class StreamingEditor:
         Args:
             frames: a :class:`VideoFrame`, a list of them, or images (numpy/torch, see ``to_uint8_rgb``).
         """
-        self._take(frames)
+        self._take(self.check_frames(frames))
         out = []
-        while (batch := self._next_chunk()) is not None:
-            out += self._run_chunk(batch, last=False)
+        while (chunk := self._next_chunk()) is not None:
+            out += _edit_chunks([self], {0: chunk}, last=False)[0]
         return out
 
     def check_frames(self, frames) -> list[VideoFrame]:
@@ -291,8 +291,8 @@ class StreamingEditor:
             return []
         return self._as_frames(frames)
 
-    def _take(self, frames) -> None:
-        for frame in self.check_frames(frames):
+    def _take(self, frames: list[VideoFrame]) -> None:
+        for frame in frames:
             if self.stats.started is None:
                 self.stats.started = time.perf_counter()
             self._pending.append(frame)
@@ -310,7 +310,7 @@ class StreamingEditor:
         """End the stream: edit the frames still waiting (the partial last chunk) and return them."""
         if self._pending:
             self._follow_schedule(self._pending[0].time)
-        out = self._run_chunk(self._pending, last=True) if self._pending else []
+        out = _edit_chunks([self], {0: self._pending}, last=True)[0] if self._pending else []
         self._pending = []
         return out
 
@@ -370,23 +370,6 @@ class StreamingEditor:
             self._steady = condition
         return condition
 
-    def _run_chunk(self, frames: list[VideoFrame], last: bool) -> list[VideoFrame]:
-        chunk = self._encode(frames)
-        with torch.no_grad():
-            latents = self.sampler.denoise_chunk(
-                chunk.noise, chunk.source, self._condition(), self.state, write_cache=not last
-            )
-        chunk.timer.mark("denoise")
-        return self._decode(chunk, latents)
-
-    def _encode(self, frames: list[VideoFrame]) -> _Chunk:
-        """A chunk's first part: its frames fitted and encoded, its noise drawn, the stream's caches made."""
-        timer = StageTimer(self.device)
-        images, video = self._video(frames)
-        with torch.no_grad():
-            raw = self.vae.encode_chunk(video, self._encoder_cache)
-        return self._encoded(frames, images, raw, timer)
-
     def _video(self, frames: list[VideoFrame]) -> tuple[list[np.ndarray], Tensor]:
         """The chunk's images at the model's resolution (padded to whole latent frames) and as (1, 3, T, H, W)."""
         ratio = self.vae.cfg.temporal_compression
@@ -399,6 +382,7 @@ class StreamingEditor:
         return images, video.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # in [-1, 1]
 
     def _encoded(self, frames: list[VideoFrame], images: list[np.ndarray], raw: Tensor, timer: StageTimer) -> _Chunk:
+        """A chunk after its encoding: its latents normalised, its noise drawn, the stream's caches made."""
         with torch.no_grad():
             source = self.vae.normalize(raw).float()
         timer.mark("encode")
@@ -407,13 +391,8 @@ class StreamingEditor:
         noise = torch.randn(source.shape, generator=self._generator).to(self.device)
         return _Chunk(frames, images, source, noise, timer)
 
-    def _decode(self, chunk: _Chunk, latents: Tensor) -> list[VideoFrame]:
-        """A chunk's last part, after its denoising (marked on its timer): decoded and emitted."""
-        with torch.no_grad():
-            pixels = self.vae.decode_chunk(self.vae.denormalize(latents), self._decoder_cache)
-        return self._decoded(chunk, pixels)
-
     def _decoded(self, chunk: _Chunk, pixels: Tensor) -> list[VideoFrame]:
+        """A chunk after its decoding (its denoising marked on its timer): emitted."""
         self._prompt.advance()
         pixels = pixels[:, :, : len(chunk.frames)]
         out = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu()
@@ -460,34 +439,43 @@ def push_together(editors: Sequence[StreamingEditor], frames: Sequence) -> list[
     for ed, new in zip(editors, checked, strict=True):
         ed._take(new)
     out: list[list[VideoFrame]] = [[] for _ in editors]
-    vae = lead.vae
-    while True:
-        due = {i: chunk for i, ed in enumerate(editors) if (chunk := ed._next_chunk()) is not None}
-        if not due:
-            return out
-        timers = {i: StageTimer(lead.device) for i in due}
-        videos = {i: editors[i]._video(chunk) for i, chunk in due.items()}
-        raw = _together({i: (videos[i][1], editors[i]._encoder_cache) for i in due}, vae.encode_chunk)
-        encoded = {i: editors[i]._encoded(due[i], videos[i][0], raw[i], timers[i]) for i in due}
-        # streams of different sizes never share a call
-        latents = {}
-        for members in _groups({i: (StreamBatch.key(editors[i].state), encoded[i].source.shape) for i in due}):
-            chunks = [encoded[i] for i in members]
-            alone = len(members) == 1  # a stream alone reads its own caches (no stacked copies)
-            with torch.no_grad():
-                denoised = lead.sampler.denoise_chunk(
-                    torch.cat([c.noise for c in chunks]),
-                    torch.cat([c.source for c in chunks]),
-                    TextCondition.cat([editors[i]._condition() for i in members]),
-                    editors[members[0]].state if alone else StreamBatch([editors[i].state for i in members]),
-                )
-            for i, part in zip(members, denoised.split(1), strict=True):
-                latents[i] = part
-                encoded[i].timer.mark("denoise")  # from its encoding's end to the shared call's end
-                editors[i].stats.shared_chunks += not alone
-        pixels = _together({i: (vae.denormalize(latents[i]), editors[i]._decoder_cache) for i in due}, vae.decode_chunk)
-        for i in due:
-            out[i] += editors[i]._decoded(encoded[i], pixels[i])
+    while due := {i: chunk for i, ed in enumerate(editors) if (chunk := ed._next_chunk()) is not None}:
+        for i, edited in _edit_chunks(editors, due, last=False).items():
+            out[i] += edited
+    return out
+
+
+def _edit_chunks(editors, chunks: dict[int, list[VideoFrame]], last: bool) -> dict[int, list[VideoFrame]]:
+    """Edit one chunk of each editor named in ``chunks`` (its index in ``editors``): streams at the same point
+    of their videos' chunk pattern share the VAE encoder's, the DiT's and the VAE decoder's calls; a stream alone
+    in its group runs on its own caches (and its own sampler: CUDA graphs apply). ``last``: a finite clip's
+    last chunk (no cache refresh)."""
+    vae = editors[0].vae
+    timers = {i: StageTimer(editors[i].device) for i in chunks}
+    videos = {i: editors[i]._video(frames) for i, frames in chunks.items()}
+    raw = _together({i: (videos[i][1], editors[i]._encoder_cache) for i in chunks}, vae.encode_chunk)
+    encoded = {i: editors[i]._encoded(chunks[i], videos[i][0], raw[i], timers[i]) for i in chunks}
+    latents = {}
+    # streams of different sizes never share a call
+    for members in _groups({i: (StreamBatch.key(editors[i].state), encoded[i].source.shape) for i in chunks}):
+        alone = len(members) == 1
+        parts = [encoded[i] for i in members]
+        with torch.no_grad():
+            denoised = editors[members[0]].sampler.denoise_chunk(
+                torch.cat([c.noise for c in parts]),
+                torch.cat([c.source for c in parts]),
+                TextCondition.cat([editors[i]._condition() for i in members]),
+                editors[members[0]].state if alone else StreamBatch([editors[i].state for i in members]),
+                write_cache=not last,
+            )
+        for i, part in zip(members, denoised.split(1), strict=True):
+            latents[i] = part
+            encoded[i].timer.mark("denoise")  # from its encoding's end to the shared call's end
+            editors[i].stats.shared_chunks += not alone
+    with torch.no_grad():
+        inputs = {i: (vae.denormalize(latents[i]), editors[i]._decoder_cache) for i in chunks}
+    pixels = _together(inputs, vae.decode_chunk)
+    return {i: editors[i]._decoded(encoded[i], pixels[i]) for i in chunks}
 
 
 def _groups(keys: dict[int, object]) -> list[list[int]]:

@@ -271,7 +271,6 @@ class StreamBatch:
             raise ValueError(f"streams at chunks {chunks} read caches of different sizes and cannot share a call")
         self.states = states
         self.sizes = [s.gdn_kv.shape[1] for s in states]
-        self.copy_reads = False
 
     @staticmethod
     def key(state: StreamState) -> tuple:
