@@ -6,6 +6,7 @@
 #   OUT=... bash benchmarks/train_default_model.sh temporal   # the shipped decoder with and without vae_train.temporal
 #   OUT=... bash benchmarks/train_default_model.sh vae65      # VAEs on 65-frame windows, editor, students
 #   OUT=... VAE_FROM=... EDITOR_FROM=... bash benchmarks/train_default_model.sh refine   # a VAE and its editor further
+#   OUT=... bash benchmarks/train_default_model.sh refine4    # the same over 4 GPUs, beside the 128-channel VAE
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -124,7 +125,34 @@ case $phase in
             ST_NAME=student_crr0_g1 bash $D streaming &
         wait
         OUT=$R bash $D vae_psnr ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine)"; exit 2 ;;
+    refine4)  # nvidia-h200-x4: a lane (or two) a GPU, each some 3x faster than six lanes on one GPU.
+        # GPU 0: the shipped VAE's decoder further (its encoder, so the shipped editor's latents, unchanged);
+        # GPU 1: the 128-channel VAE ($C128_FROM, default .data/call6_tiny_c128_vae65: 19.6 dB after 1,947 steps)
+        #   further; a 32-channel latent holds about what a 16x-downscaled frame does (23.9 dB on the held-out clip)
+        #   and 128 channels about an 8x-downscaled one (28.4 dB), so 27 dB needs the wider latent;
+        # GPU 2: the shipped editor further (33-frame windows) and a 128-channel editor from scratch on $C128_FROM;
+        # GPU 3: the Cycle-Reverse pair of students (0.5 and 0, guidance 1) from the shipped editor.
+        mkdir -p "$R/a" "$R/c" "$R/d" "$R/g" "$R/e" "$R/f"
+        shipped=src/sana_streaming/weights/default
+        c128=${C128_FROM:-.data/call6_tiny_c128_vae65}
+        OUT=$R/e bash $D long &
+        OUT=$R/a bash $D pairs
+        wait
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_refine_dec VAE_SECONDS=$seconds \
+            VAE_ARGS="vae_train.temporal=0.5" bash $D vae_decoder &
+        CUDA_VISIBLE_DEVICES=1 OUT=$R/c VAE_INIT=$c128 VAE_NAME=tiny_c128_vae VAE_SECONDS=$seconds \
+            VAE_ARGS="vae_train.temporal=0.5" bash $D vae &
+        CUDA_VISIBLE_DEVICES=2 OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=$shipped/model BI_SECONDS=$seconds \
+            BI_NAME=editor_refine33 bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=2 OUT=$R/g VAE_PATH=$c128 MODEL_PRESET=tiny-c128 BI_SECONDS=$seconds \
+            BI_NAME=editor_c128 bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=3 OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 ST_SECONDS=$seconds \
+            ST_ARGS="dmd.guidance=1.0" ST_NAME=student_crr05_g1 bash $D streaming &
+        CUDA_VISIBLE_DEVICES=3 OUT=$R/f VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0 ST_SECONDS=$seconds \
+            ST_ARGS="dmd.guidance=1.0" ST_NAME=student_crr0_g1 bash $D streaming &
+        wait
+        OUT=$R bash $D vae_psnr ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json
