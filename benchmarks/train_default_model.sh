@@ -7,6 +7,7 @@
 #   OUT=... bash benchmarks/train_default_model.sh vae65      # VAEs on 65-frame windows, editor, students
 #   OUT=... VAE_FROM=... EDITOR_FROM=... bash benchmarks/train_default_model.sh refine   # a VAE and its editor further
 #   OUT=... bash benchmarks/train_default_model.sh refine4    # the same over 4 GPUs, beside the 128-channel VAE
+#   OUT=... C128_FROM=... C128_EDITOR_FROM=... bash benchmarks/train_default_model.sh c128   # 2 GPUs: that path on
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -152,7 +153,21 @@ case $phase in
             ST_ARGS="dmd.guidance=1.0" ST_NAME=student_crr0_g1 bash $D streaming &
         wait
         OUT=$R bash $D vae_psnr ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4)"; exit 2 ;;
+    c128)  # nvidia-h200-x2: GPU 0, the 128-channel VAE further ($C128_FROM); GPU 1, its editor further on those
+        # latents ($C128_EDITOR_FROM, on $C128_FROM) beside the shipped editor further on the shipped VAE
+        mkdir -p "$R/c" "$R/d" "$R/g"
+        shipped=src/sana_streaming/weights/default
+        c128=${C128_FROM:?set C128_FROM} c128_editor=${C128_EDITOR_FROM:?set C128_EDITOR_FROM}
+        OUT=$R/c bash $D pairs
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/c VAE_INIT=$c128 VAE_NAME=tiny_c128_vae VAE_SECONDS=$seconds \
+            VAE_ARGS="vae_train.temporal=0.5" bash $D vae &
+        CUDA_VISIBLE_DEVICES=1 OUT=$R/g VAE_PATH=$c128 MODEL_PRESET=tiny-c128 BI_INIT=$c128_editor \
+            BI_SECONDS=$seconds BI_NAME=editor_c128 bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=1 OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=$shipped/model BI_SECONDS=$seconds \
+            BI_NAME=editor_refine33 bash $D bidirectional &
+        wait
+        OUT=$R bash $D vae_psnr ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

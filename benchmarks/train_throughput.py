@@ -28,7 +28,7 @@ import torch
 
 from sana_streaming.engine.bench import git_commit
 from sana_streaming.text.base import TextEncoder
-from sana_streaming.train.distributed import World, init_world, local_device
+from sana_streaming.train.distributed import World, init_world, local_device, set_cpu_threads
 from sana_streaming.train.recipe import load_recipe
 from sana_streaming.train.trainer import make_stage
 
@@ -198,10 +198,17 @@ def main() -> None:
         "time, and the costliest operators (beside --out, one text file per run and process)",
     )
     parser.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=0,
+        help="CPU threads a process (0: torchrun's processes share the cores, at most 8, as train's run.cpu_threads)",
+    )
+    parser.add_argument(
         "--no-checkpointing", dest="checkpointing", action="store_false", help="tiny: skip the checkpointing run"
     )
     args = parser.parse_args()
     device = local_device(args.device)
+    set_cpu_threads(args.cpu_threads)
     world = init_world(device, "fsdp") if args.scale == "2b" else World()
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 

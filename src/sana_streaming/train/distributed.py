@@ -53,6 +53,29 @@ def local_device(name: str) -> torch.device:
     return device
 
 
+# Threads a process's CPU work gets under torchrun, which sets OMP_NUM_THREADS=1 unless it is set: on 2 H200s
+# the 2B stage-1 step took 4.18 s with 1 thread a process and 3.58 s with 8 (the host side of a step: clip
+# concatenation, the pageable copies; benchmarks/NOTES.md, issue 7).
+AUTO_THREADS_CAP = 8
+
+
+def set_cpu_threads(requested: int = 0) -> int:
+    """Set this process's intra-op CPU threads and return them.
+
+    ``requested`` > 0 sets that many. 0 (auto) leaves one process alone as it is; under torchrun (``LOCAL_WORLD_SIZE``
+    in the environment) with torchrun's default of one thread (``OMP_NUM_THREADS=1``), it gives each process
+    its share of the cores, at most ``AUTO_THREADS_CAP``. An ``OMP_NUM_THREADS`` other than 1 is kept.
+    """
+    if requested < 0:
+        raise ValueError(f"run.cpu_threads must be 0 (auto) or more, got {requested}")
+    if requested:
+        torch.set_num_threads(requested)
+    elif "LOCAL_WORLD_SIZE" in os.environ and os.environ.get("OMP_NUM_THREADS") == "1":
+        local = max(1, int(os.environ["LOCAL_WORLD_SIZE"]))
+        torch.set_num_threads(max(1, min(AUTO_THREADS_CAP, (os.cpu_count() or 1) // local)))
+    return torch.get_num_threads()
+
+
 def init_world(device: torch.device, parallel: str = "ddp") -> World:
     """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, NCCL on GPU)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))

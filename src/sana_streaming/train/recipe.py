@@ -21,6 +21,9 @@ class RunConfig:
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16", "fp32"
     grad_checkpointing: bool = False
     device: str = "auto"
+    # CPU threads of each process: 0 (auto) gives each torchrun process its share of the cores (at most 8) where
+    # torchrun left its default of one thread (OMP_NUM_THREADS=1); n > 0 sets n.
+    cpu_threads: int = 0
     # With several processes: "ddp" replicates the model; "fsdp" (FSDP2) shards the DiTs' weights, gradients and
     # optimizer state over the processes (the 2B model). One process ignores it.
     parallel: str = "ddp"

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from sana_streaming.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from sana_streaming.train.distributed import World, init_world, local_device, mean_across
+from sana_streaming.train.distributed import World, init_world, local_device, mean_across, set_cpu_threads
 from sana_streaming.train.recipe import Recipe
 
 
@@ -100,6 +100,7 @@ def train(
 ) -> list[dict]:
     """Run (or resume) a recipe; returns the logged rows of this process. ``stop_after`` ends early (tests)."""
     device = local_device(recipe.run.device)
+    set_cpu_threads(recipe.run.cpu_threads)
     world = init_world(device, recipe.run.parallel)
     out_dir = Path(recipe.run.out_dir)
     stage = make_stage(recipe, device, world, dataset, **parts)
