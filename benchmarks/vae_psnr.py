@@ -6,7 +6,10 @@
 The figure is `sana-streaming eval-model`'s "VAE reconstruction PSNR" (the default model's target: 27 dB), for
 VAEs alone: compare decoders and training runs before training an editor on one. The warp error (0-255, the
 reconstruction's frame t warped to t+1 along the clip's own optical flow, cuts left out, as `sana-streaming eval`
-measures it) is printed beside the clip's own: the flicker the VAE adds before any editing.
+measures it) is printed beside the clip's own: the flicker the VAE adds before any editing. `--families` also
+puts every edit family's ground truth (eval-model's, the same parameter draws) through each VAE: the PSNR an
+editor on that VAE could reach at best for the family, which tells a family the VAE loses from one the editor
+has not learnt.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import torch
 from sana_streaming.commands.common import parse_resolution
 from sana_streaming.engine.bench import bench_record, save_record
 from sana_streaming.eval import metrics
-from sana_streaming.eval.families import PSNR_CAP_DB, vae_reconstruction
+from sana_streaming.eval.families import PSNR_CAP_DB, ground_truths, vae_reconstruction, vae_reconstruction_psnr
 from sana_streaming.eval.report import load_clip
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=81, help="frames at 16 fps (eval-model's default)")
     parser.add_argument("--resolution", type=parse_resolution, default=(384, 224), help="WIDTHxHEIGHT")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--families", action="store_true", help="also each edit family's ground truth through each VAE")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clip = load_clip(args.clip, fps=16, size=args.resolution, max_frames=args.frames).frames
@@ -42,6 +46,7 @@ def main() -> None:
     steady = np.ones(len(own), bool)
     steady[metrics.scene_cuts(own)] = False  # no motion to follow across a cut
     print(f"{args.clip}: warp error {own[steady].mean():.2f} (the clip itself)", flush=True)
+    truths = ground_truths(clip) if args.families else {}
     rows = []
     for folder in args.vaes:
         vae = VideoAutoencoder.from_pretrained(folder, device=args.device).eval()
@@ -66,6 +71,12 @@ def main() -> None:
             f"({rows[-1]['params_m']:.1f}M parameters)",
             flush=True,
         )
+        if truths:
+            with torch.no_grad():
+                rows[-1]["families_psnr_db"] = {n: vae_reconstruction_psnr(vae, t) for n, (_, _, t) in truths.items()}
+            ceiling = rows[-1]["families_psnr_db"]
+            print("  ground truths through it: " + ", ".join(f"{n} {v:.1f}" for n, v in ceiling.items()), flush=True)
+            print(f"  mean {np.mean(list(ceiling.values())):.2f} dB", flush=True)
     body = {
         "clip": {"path": str(args.clip), "frames": len(clip), "size": list(args.resolution)},
         "clip_warp_error": float(own[steady].mean()),

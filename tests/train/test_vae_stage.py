@@ -49,6 +49,7 @@ def test_distillation_stage_trains_only_the_student_decoder(tmp_path):
         ({"mode": "magic"}, r"vae_train\.mode must be reconstruct, decoder or distill"),
         ({"mode": "decoder"}, r"fine-tunes a trained VAE: set vae\.path"),
         ({"decoder": "tiny-wide"}, r"needs vae_train\.mode = 'decoder'"),
+        ({"edited": 1.5}, r"vae_train\.edited is a share"),
     ],
 )
 def test_bad_vae_stage_settings_are_refused(tmp_path, changes, match):
@@ -94,3 +95,25 @@ def test_a_new_decoder_needs_the_same_encoder(tmp_path):
     micro = {"vae": {"path": str(tmp_path / "vae")}, "vae_train": {"mode": "decoder", "decoder": "tiny-wide"}}
     with pytest.raises(ValueError, match="has another encoder"):
         VAEStage(recipe(tmp_path / "a", stage="vae", **micro), torch.device("cpu"), World(), dataset=synthetic_pairs(1))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_edited_share_puts_edited_videos_in_place_of_sources(tmp_path, share):
+    pairs = synthetic_pairs(4)  # edited = -source: each sample is one or the other, recognisably
+    cfg = recipe(tmp_path, stage="vae", vae_train={"edited": share}, data={"batch_size": 4})
+    stage = VAEStage(cfg, torch.device("cpu"), World(), dataset=pairs, vae=VideoAutoencoder(MICRO_VAE))
+    taken = []
+    for step in range(8):
+        video, _ = stage._video(step)
+        for clip in video:
+            is_source = any(torch.equal(clip, p["source"]) for p in pairs)
+            is_edited = any(torch.equal(clip, p["edited"]) for p in pairs)
+            assert is_source != is_edited
+            taken.append(is_edited)
+        again, _ = stage._video(step)
+        assert torch.equal(again, video)  # drawn per sample number: a resumed run sees the same clips
+    share_taken = sum(taken) / len(taken)
+    if share in (0.0, 1.0):
+        assert share_taken == share
+    else:
+        assert 0.25 < share_taken < 0.75  # 32 draws

@@ -42,6 +42,8 @@ class VAEStage:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
         self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
         cfg = recipe.vae_train
+        if not 0.0 <= cfg.edited <= 1.0:
+            raise ValueError(f"vae_train.edited is a share of the samples, between 0 and 1; got {cfg.edited}")
         self.loss = ReconstructionLoss(charbonnier=cfg.charbonnier, haar=cfg.haar, kl=cfg.kl, temporal=cfg.temporal)
         if cfg.decoder and cfg.mode != "decoder":
             raise ValueError("vae_train.decoder replaces a trained VAE's decoder: it needs vae_train.mode = 'decoder'")
@@ -95,9 +97,19 @@ class VAEStage:
         return vae.to(self.device)
 
     def _video(self, step: int) -> tuple[torch.Tensor, list[int]]:
+        """The step's clips: long videos, or pairs' sources with each sample's edited video in their place with
+        probability ``vae_train.edited`` (drawn per global sample number: the same whatever the process count)."""
         numbered = self.items(step)
-        key = "video" if "video" in numbered[0][1] else "source"
-        return torch.stack([item[key] for _, item in numbered]).to(self.device), [n for n, _ in numbered]
+        edited, seed = self.recipe.vae_train.edited, self.recipe.run.seed
+
+        def clip(number: int, item: dict) -> torch.Tensor:
+            if "video" in item:
+                return item["video"]
+            take = edited > 0 and float(torch.rand((), generator=seeded(seed, 11, number))) < edited
+            return item["edited" if take else "source"]
+
+        videos = [clip(n, item) for n, item in numbered]
+        return torch.stack(videos).to(self.device), [n for n, _ in numbered]
 
     def train_step(self, step: int) -> dict[str, float]:
         video, numbers = self._video(step)
