@@ -93,7 +93,7 @@ for what in "$@"; do
         batch)  # BATCH_STREAMS streams on one GPU, their chunks in one model call (push_together) beside one by one
             step batch "${BATCH_SECONDS:-540}" python3 benchmarks/batch_throughput.py --device cuda:0 \
                 --streams ${BATCH_STREAMS:-1 2 4} --compile --out "$OUT/batch_throughput_h200.json" ;;
-        train2b)  # one process per visible GPU; TRAIN2B_OMP sets each one's CPU threads (torchrun's default: 1)
+        train2b)  # one process per visible GPU; TRAIN2B_OMP sets each one's CPU threads (default: a share of the cores)
             gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
             name=train_throughput_2b_h200x$gpus${TRAIN2B_OMP:+_omp$TRAIN2B_OMP}
             step "train2b_x$gpus${TRAIN2B_OMP:+_omp$TRAIN2B_OMP}" "${TRAIN2B_SECONDS:-540}" \

@@ -220,7 +220,7 @@ def main() -> None:
         if device.type == "cuda"
         else f"{platform.machine()} CPU, {os.cpu_count()} cores",
         "torch": torch.__version__,
-        "cpu_threads_per_process": torch.get_num_threads(),  # torchrun sets OMP_NUM_THREADS=1 unless it is set
+        "cpu_threads_per_process": torch.get_num_threads(),  # after set_cpu_threads (--cpu-threads)
         "data": "synthetic clips of the recipe's shape; random text features of "
         + ("Gemma-2's shape (300 x 2304)" if args.scale == "2b" else "MiniLM's shape (64 x 384)"),
         "weights": "random (recipe vae.path and dmd.teacher replaced by the presets)",

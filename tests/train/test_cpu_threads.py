@@ -17,12 +17,9 @@ def threads():
     torch.set_num_threads(before)
 
 
-def _torchrun(monkeypatch, processes: int, omp: str | None) -> None:
+def _torchrun(monkeypatch, processes: int, omp: str) -> None:
     monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes))
-    if omp is None:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    else:
-        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    monkeypatch.setenv("OMP_NUM_THREADS", omp)
 
 
 def test_torchrun_default_gets_a_share_of_the_cores(threads, monkeypatch):
