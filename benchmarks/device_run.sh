@@ -26,7 +26,7 @@
 #             decoder: VAE_DECODER=tiny-wide), the encoder (hence the latents of models trained on it) unchanged;
 #             weights back in float16 ($OUT/$VAE_NAME/, default tiny_vae)
 #   vae_psnr  reconstruction PSNR and warp error of every VAE folder in $OUT, of .data/tiny_vae and of the shipped
-#             default model's VAE on the held-out clip
+#             default model's VAE on the held-out clip (VAE_PSNR_ARGS=--families: each edit family's ground truth too)
 #   bidirectional  the tiny bidirectional editor for $BI_SECONDS seconds (or $BI_STEPS steps) on this call's
 #             $OUT/tiny_vae, else .data/tiny_vae, and the precomputed .data/text.safetensors (sana-streaming
 #             text-features); weights back in float16
@@ -131,7 +131,7 @@ for what in "$@"; do
             step vae_psnr 300 python3 benchmarks/vae_psnr.py $(ls -d "$OUT"/*/ "$OUT"/*/*/ .data/tiny_vae \
                 src/sana_streaming/weights/default/vae 2>/dev/null | while read -r f; do
                 grep -qs latent_channels "$f/config.json" && echo "$f"; done) --clip .data/heldout/bikes.mp4 \
-                --out "$OUT/vae_psnr.json" ;;
+                ${VAE_PSNR_ARGS:-} --out "$OUT/vae_psnr.json" ;;
         bidirectional)  # on the VAE of this call's vae step if there was one, else the carried .data/tiny_vae
             vae_path=.data/tiny_vae
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
