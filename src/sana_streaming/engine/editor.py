@@ -383,8 +383,7 @@ class StreamingEditor:
 
     def _encoded(self, frames: list[VideoFrame], images: list[np.ndarray], raw: Tensor, timer: StageTimer) -> _Chunk:
         """A chunk after its encoding: its latents normalised, its noise drawn, the stream's caches made."""
-        with torch.no_grad():
-            source = self.vae.normalize(raw).float()
+        source = self.vae.normalize(raw).float()
         timer.mark("encode")
         if self.state is None:
             self.state = self.sampler.init_state(1, tuple(source.shape[-2:]), source.shape[2])
@@ -445,6 +444,7 @@ def push_together(editors: Sequence[StreamingEditor], frames: Sequence) -> list[
     return out
 
 
+@torch.no_grad()
 def _edit_chunks(editors, chunks: dict[int, list[VideoFrame]], last: bool) -> dict[int, list[VideoFrame]]:
     """Edit one chunk of each editor named in ``chunks`` (its index in ``editors``): streams at the same point
     of their videos' chunk pattern share the VAE encoder's, the DiT's and the VAE decoder's calls; a stream alone
@@ -460,20 +460,18 @@ def _edit_chunks(editors, chunks: dict[int, list[VideoFrame]], last: bool) -> di
     for members in _groups({i: (StreamBatch.key(editors[i].state), encoded[i].source.shape) for i in chunks}):
         alone = len(members) == 1
         parts = [encoded[i] for i in members]
-        with torch.no_grad():
-            denoised = editors[members[0]].sampler.denoise_chunk(
-                torch.cat([c.noise for c in parts]),
-                torch.cat([c.source for c in parts]),
-                TextCondition.cat([editors[i]._condition() for i in members]),
-                editors[members[0]].state if alone else StreamBatch([editors[i].state for i in members]),
-                write_cache=not last,
-            )
+        denoised = editors[members[0]].sampler.denoise_chunk(
+            torch.cat([c.noise for c in parts]),
+            torch.cat([c.source for c in parts]),
+            TextCondition.cat([editors[i]._condition() for i in members]),
+            editors[members[0]].state if alone else StreamBatch([editors[i].state for i in members]),
+            write_cache=not last,
+        )
         for i, part in zip(members, denoised.split(1), strict=True):
             latents[i] = part
             encoded[i].timer.mark("denoise")  # from its encoding's end to the shared call's end
             editors[i].stats.shared_chunks += not alone
-    with torch.no_grad():
-        inputs = {i: (vae.denormalize(latents[i]), editors[i]._decoder_cache) for i in chunks}
+    inputs = {i: (vae.denormalize(latents[i]), editors[i]._decoder_cache) for i in chunks}
     pixels = _together(inputs, vae.decode_chunk)
     return {i: editors[i]._decoded(encoded[i], pixels[i]) for i in chunks}
 
@@ -488,18 +486,17 @@ def _groups(keys: dict[int, object]) -> list[list[int]]:
 
 def _together(tensors: dict[int, tuple[Tensor, StreamCache]], call) -> dict[int, Tensor]:
     """``call(x, cache)`` for each member's (x, StreamCache); members at the same point of their streams (equal
-    cache keys and input shapes) stacked into one call."""
+    cache keys and input shapes) stacked into one call. Under :func:`_edit_chunks`' no_grad."""
     out = {}
     for group in _groups({i: (cache.key(), tuple(x.shape)) for i, (x, cache) in tensors.items()}):
-        with torch.no_grad():
-            if len(group) == 1:
-                x, cache = tensors[group[0]]
-                out[group[0]] = call(x, cache)
-                continue
-            caches = [tensors[i][1] for i in group]
-            stacked = StreamCache.stack(caches)
-            result = call(torch.cat([tensors[i][0] for i in group]), stacked)
-            stacked.split_into(caches, [1] * len(group))
+        if len(group) == 1:
+            x, cache = tensors[group[0]]
+            out[group[0]] = call(x, cache)
+            continue
+        caches = [tensors[i][1] for i in group]
+        stacked = StreamCache.stack(caches)
+        result = call(torch.cat([tensors[i][0] for i in group]), stacked)
+        stacked.split_into(caches, [1] * len(group))
         for i, part in zip(group, result.split(1), strict=True):
             out[i] = part
     return out
