@@ -9,6 +9,7 @@
 #   OUT=... bash benchmarks/train_default_model.sh refine4    # the same over 4 GPUs, beside the 128-channel VAE
 #   OUT=... C128_FROM=... C128_EDITOR_FROM=... bash benchmarks/train_default_model.sh c128   # 2 GPUs: that path on
 #   OUT=... C128_FROM=... bash benchmarks/train_default_model.sh edited   # 2-4 GPUs: VAEs that also see edited videos
+#   OUT=... VAE_FROM=... EDITOR_FROM=... bash benchmarks/train_default_model.sh edited2   # 2 GPUs: the same further
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -190,7 +191,23 @@ case $phase in
             BI_INIT=$shipped/model BI_SECONDS=$seconds BI_NAME=editor_refine33 bash $D bidirectional &
         wait
         OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited)"; exit 2 ;;
+    edited2)  # 2 GPUs, after `edited`: $VAE_FROM (that call's whole VAE) and $EDITOR_FROM (its editor) carried.
+        # GPU 0: $VAE_FROM's decoder alone (its encoder, so the editor's latents, unchanged): what ships with
+        # the editor of GPU 1, $EDITOR_FROM further on $VAE_FROM's latents; beside it there, $VAE_FROM whole further
+        # (the next call's start: its encoder moves, so an editor has to follow it).
+        mkdir -p "$R/a" "$R/b" "$R/d"
+        vae=${VAE_FROM:?set VAE_FROM} editor=${EDITOR_FROM:?set EDITOR_FROM}
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        OUT=$R/a bash $D pairs
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/a VAE_PATH=$vae VAE_NAME=tiny_vae_edited2_dec VAE_SECONDS=$seconds \
+            bash $D vae_decoder &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/b VAE_INIT=$vae VAE_NAME=tiny_vae_edited2_full \
+            VAE_SECONDS=$seconds bash $D vae &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/d VAE_PATH=$vae BI_INIT=$editor BI_SECONDS=$seconds \
+            BI_NAME=editor_edited2 bash $D bidirectional &
+        wait
+        OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json
