@@ -58,6 +58,11 @@ step() {  # step NAME SECONDS COMMAND...
     grep -v -i "warn" "$OUT/$name.log" | tail -n 12
 }
 
+fresh() {  # fresh RUN_DIR: a run starts from its init, not from the checkpoints an earlier call left in /tmp on a
+    # machine that stayed warm (the trainer resumes from RUN_DIR's latest checkpoint); RESUME=1 keeps them
+    [ -n "${RESUME:-}" ] || rm -rf "$1"
+}
+
 export_half() {  # export_half vae|dit RUN_DIR DEST: the final weights in float16 (a file must stay under 16 MiB)
     cp "$2/log.jsonl" "$3_log.jsonl"
     python3 -c "
@@ -113,6 +118,7 @@ for what in "$@"; do
                 --families-per-video 14 --out /tmp/data/long --quiet ;;
         vae)  # trains for VAE_SECONDS (or VAE_STEPS, whichever ends first), then exports what it reached
             name=${VAE_NAME:-tiny_vae}
+            fresh "/tmp/runs/$name"
             step "${name}_train" $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl run.out_dir="/tmp/runs/$name" \
                 run.steps="${VAE_STEPS:-20000}" run.time_limit_s="${VAE_SECONDS:-420}" run.save_every=1000 \
@@ -121,6 +127,7 @@ for what in "$@"; do
             export_half vae "/tmp/runs/$name" "$OUT/$name" ;;
         vae_decoder)  # the carried .data/tiny_vae with its decoder trained on (or a new one: VAE_DECODER=tiny-wide)
             name=${VAE_NAME:-tiny_vae}
+            fresh "/tmp/runs/${name}_decoder"
             step "${name}_decoder_train" $((${VAE_SECONDS:-420} + 90)) $CLI train recipes/tiny_vae.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="${VAE_PATH:-.data/tiny_vae}" "vae_train.mode='decoder'" \
                 "vae_train.decoder='${VAE_DECODER:-}'" run.out_dir="/tmp/runs/${name}_decoder" \
@@ -136,6 +143,7 @@ for what in "$@"; do
             vae_path=.data/tiny_vae
             [ -f "$OUT/tiny_vae/config.json" ] && vae_path="$OUT/tiny_vae"
             vae_path=${VAE_PATH:-$vae_path} name=${BI_NAME:-tiny_bidirectional}
+            fresh "/tmp/runs/$name"
             step bi_train $((${BI_SECONDS:-480} + 60)) $CLI train recipes/tiny_bidirectional.toml \
                 data.manifest=/tmp/data/pairs/manifest.jsonl vae.path="$vae_path" \
                 "text.encoder='features:.data/text.safetensors'" run.out_dir="/tmp/runs/$name" \
@@ -149,6 +157,7 @@ for what in "$@"; do
             vae_path=${VAE_PATH:-$vae_path}
             [ -z "${TEACHER:-}" ] && [ -f "$OUT/tiny_bidirectional/config.json" ] && teacher="$OUT/tiny_bidirectional"
             name=${ST_NAME:-tiny_streaming_crr${crr//./}}
+            fresh "/tmp/runs/$name"
             step "${name}_train" $((${ST_SECONDS:-480} + 90)) $CLI train recipes/tiny_streaming.toml \
                 data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \
                 dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \
