@@ -107,7 +107,7 @@ for what in "$@"; do
                 --fsdp-param-dtypes ${FSDP_PARAM_DTYPES:-float32 bfloat16} ${TRAIN2B_ARGS:-} --out "$OUT/$name.json" ;;
         throughput)  # the tiny recipes' steps at their batch and 4x it (synthetic data): is a step launch-bound?
             step throughput "${THROUGHPUT_SECONDS:-240}" python3 benchmarks/train_throughput.py --batch-times 1 4 \
-                --steps 5 --warmup 2 --no-checkpointing --out "$OUT/train_throughput_batch_h200.json" ;;
+                --steps 5 --warmup 2 --no-checkpointing ${THROUGHPUT_ARGS:-} --out "$OUT/train_throughput_batch_h200.json" ;;
         pairs)
             stills
             step pairs "${PAIRS_SECONDS:-180}" $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \

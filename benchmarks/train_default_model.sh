@@ -198,7 +198,12 @@ case $phase in
         mkdir -p "$R/a" "$R/b" "$R/d"
         vae=${VAE_FROM:?set VAE_FROM} editor=${EDITOR_FROM:?set EDITOR_FROM}
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        # while the pairs are made (CPU): are the VAE's and the editor's steps launch-bound, i.e. would a larger
+        # batch (VAE_BATCH, BI_BATCH) come almost free? Synthetic data, 1x, 2x and 4x the recipes' batch.
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/d THROUGHPUT_SECONDS=100 \
+            THROUGHPUT_ARGS="--stages vae bidirectional --batch-times 1 2 4" bash $D throughput &
         OUT=$R/a bash $D pairs
+        wait
         CUDA_VISIBLE_DEVICES=0 OUT=$R/a VAE_PATH=$vae VAE_NAME=tiny_vae_edited2_dec VAE_SECONDS=$seconds \
             bash $D vae_decoder &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/b VAE_INIT=$vae VAE_NAME=tiny_vae_edited2_full \
