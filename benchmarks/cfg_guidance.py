@@ -10,16 +10,12 @@ Guidance doubles the DiT's work a chunk; the engine does not offer it.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 
-import numpy as np
 import torch
+from family_runs import family_row, save_rows
 
-from sana_streaming.engine.bench import bench_record, save_record
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.engine.sampler import euler_step
-from sana_streaming.eval.families import family_benchmark
 from sana_streaming.eval.report import load_clip
 
 
@@ -64,36 +60,11 @@ def main() -> None:
     editor = StreamingEditor.from_pretrained(args.model, vae=args.vae, device="cpu", seed=0)
     clip = load_clip(args.clip, fps=editor.config.fps, size=editor.config.resolution, max_frames=args.frames).frames
     plain = editor.sampler.denoise_chunk
-
-    def edit(frames: np.ndarray, prompt: str) -> np.ndarray:
-        editor.reset()
-        editor.set_prompt(prompt)
-        return np.stack([f.image for f in editor.push(frames) + editor.flush()])
-
     rows = []
     for scale in args.guidance:
         editor.sampler.denoise_chunk = plain if scale == 1 else guided(editor, scale)
-        began = time.perf_counter()
-        result = family_benchmark(edit, clip, seed=0)
-        rows.append(
-            {
-                "guidance": scale,
-                "mean_psnr_db": result["mean_psnr_db"],
-                "worst_warp_ratio": result["worst_warp_ratio"],
-                "worst_jump_ratio": result["worst_jump_ratio"],
-                "families_psnr_db": {name: row["psnr_db"] for name, row in result["families"].items()},
-                "seconds": time.perf_counter() - began,
-            }
-        )
-        print(
-            f"guidance {scale:g}: mean PSNR {result['mean_psnr_db']:.2f} dB, worst warp ratio "
-            f"{result['worst_warp_ratio']:.2f}, worst jump ratio {result['worst_jump_ratio']:.2f}",
-            flush=True,
-        )
-    if args.out:
-        body = {"model": args.model, "vae": args.vae, "clip": args.clip, "frames": len(clip), "rows": rows}
-        record = bench_record("python benchmarks/cfg_guidance.py " + " ".join(sys.argv[1:]), body, "cfg_guidance.py")
-        print(f"wrote {save_record(record, args.out)}")
+        rows.append(family_row(editor, clip, f"guidance {scale:g}", guidance=scale))
+    save_rows("cfg_guidance.py", args.out, args, clip, rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,47 @@
+"""What the editor-variant benchmarks (cfg_guidance.py, chunking.py) share: `eval-model`'s family benchmark on a
+configured editor, one row of figures per variant, and the JSON record."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from sana_streaming.engine.bench import bench_record, save_record
+from sana_streaming.engine.editor import StreamingEditor
+from sana_streaming.eval.families import family_benchmark
+
+
+def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant) -> dict:
+    """``variant`` (its settings) with the mean PSNR, the worst warp and jump ratios and each family's PSNR of
+    ``editor`` on ``clip``, as `eval-model` measures them (same seed, same parameter draws); prints one line."""
+
+    def edit(frames: np.ndarray, prompt: str) -> np.ndarray:
+        editor.reset()
+        editor.set_prompt(prompt)
+        return np.stack([f.image for f in editor.push(frames) + editor.flush()])
+
+    began = time.perf_counter()
+    result = family_benchmark(edit, clip, seed=0)
+    print(
+        f"{label}: mean PSNR {result['mean_psnr_db']:.2f} dB, worst warp ratio {result['worst_warp_ratio']:.2f}, "
+        f"worst jump ratio {result['worst_jump_ratio']:.2f}",
+        flush=True,
+    )
+    return {
+        **variant,
+        "mean_psnr_db": result["mean_psnr_db"],
+        "worst_warp_ratio": result["worst_warp_ratio"],
+        "worst_jump_ratio": result["worst_jump_ratio"],
+        "families_psnr_db": {name: row["psnr_db"] for name, row in result["families"].items()},
+        "seconds": time.perf_counter() - began,
+    }
+
+
+def save_rows(script: str, out: str | None, args, clip: np.ndarray, rows: list[dict]) -> None:
+    """Write the rows with what reproduces them (the command line, commit, date, machine) to ``out``, if given."""
+    if out:
+        body = {"model": args.model, "vae": args.vae, "clip": args.clip, "frames": len(clip), "rows": rows}
+        line = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
+        print(f"wrote {save_record(bench_record(line, body, script), out)}")
