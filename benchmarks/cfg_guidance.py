@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from family_runs import family_row, save_rows
+from family_runs import add_editor_arguments, family_row, save_rows
 
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.engine.sampler import euler_step
@@ -51,11 +51,7 @@ def guided(editor: StreamingEditor, scale: float):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 1.5, 2.5])
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--vae", default=None)
-    parser.add_argument("--clip", default=".data/heldout/bikes.mp4")
-    parser.add_argument("--frames", type=int, default=81)
-    parser.add_argument("--out", help="write the figures here as JSON")
+    add_editor_arguments(parser)
     args = parser.parse_args()
     editor = StreamingEditor.from_pretrained(args.model, vae=args.vae, device="cpu", seed=0)
     clip = load_clip(args.clip, fps=editor.config.fps, size=editor.config.resolution, max_frames=args.frames).frames

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from family_runs import family_row, save_rows
+from family_runs import add_editor_arguments, family_row, save_rows
 
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.engine.sampler import SamplerConfig
@@ -22,11 +22,7 @@ from sana_streaming.eval.report import load_clip
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", nargs="+", default=["5:3", "5:5", "11:3"], help="FIRST:NEXT latent frames")
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--vae", default=None)
-    parser.add_argument("--clip", default=".data/heldout/bikes.mp4")
-    parser.add_argument("--frames", type=int, default=81)
-    parser.add_argument("--out", help="write the figures here as JSON")
+    add_editor_arguments(parser)
     args = parser.parse_args()
     rows, clip = [], None
     for spec in args.chunks:

@@ -3,6 +3,7 @@ configured editor, one row of figures per variant, and the JSON record."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -11,6 +12,15 @@ import numpy as np
 from sana_streaming.engine.bench import bench_record, save_record
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.eval.families import family_benchmark
+
+
+def add_editor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, VAE, clip, frames and output options every variant benchmark takes."""
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--vae", default=None)
+    parser.add_argument("--clip", default=".data/heldout/bikes.mp4")
+    parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--out", help="write the figures here as JSON")
 
 
 def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant) -> dict:
