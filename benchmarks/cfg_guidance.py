@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from family_runs import add_editor_arguments, family_row, save_rows
+from family_runs import add_editor_arguments, family_row, held_out_clip, save_rows
 
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.engine.sampler import euler_step
-from sana_streaming.eval.report import load_clip
 
 
 def guided(editor: StreamingEditor, scale: float):
@@ -54,7 +53,7 @@ def main() -> None:
     add_editor_arguments(parser)
     args = parser.parse_args()
     editor = StreamingEditor.from_pretrained(args.model, vae=args.vae, device="cpu", seed=0)
-    clip = load_clip(args.clip, fps=editor.config.fps, size=editor.config.resolution, max_frames=args.frames).frames
+    clip = held_out_clip(args.clip, editor, args.frames)
     plain = editor.sampler.denoise_chunk
     rows = []
     for scale in args.guidance:

