@@ -51,8 +51,7 @@ def main() -> None:
     for folder in args.vaes:
         vae = VideoAutoencoder.from_pretrained(folder, device=args.device).eval()
         began = time.perf_counter()
-        with torch.no_grad():
-            decoded = vae_reconstruction(vae, clip)
+        decoded = vae_reconstruction(vae, clip)  # under no_grad
         seconds = time.perf_counter() - began
         psnr = float(np.minimum(metrics.psnr(decoded, clip[: len(decoded)]), PSNR_CAP_DB).mean())
         warp = metrics.warp_errors(decoded, motion.first(len(decoded)))
@@ -72,8 +71,7 @@ def main() -> None:
             flush=True,
         )
         if truths:
-            with torch.no_grad():
-                rows[-1]["families_psnr_db"] = {n: vae_reconstruction_psnr(vae, t) for n, (_, _, t) in truths.items()}
+            rows[-1]["families_psnr_db"] = {n: vae_reconstruction_psnr(vae, t) for n, (_, _, t) in truths.items()}
             ceiling = rows[-1]["families_psnr_db"]
             print("  ground truths through it: " + ", ".join(f"{n} {v:.1f}" for n, v in ceiling.items()), flush=True)
             print(f"  mean {np.mean(list(ceiling.values())):.2f} dB", flush=True)
