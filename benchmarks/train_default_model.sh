@@ -10,6 +10,7 @@
 #   OUT=... C128_FROM=... C128_EDITOR_FROM=... bash benchmarks/train_default_model.sh c128   # 2 GPUs: that path on
 #   OUT=... C128_FROM=... bash benchmarks/train_default_model.sh edited   # 2-4 GPUs: VAEs that also see edited videos
 #   OUT=... VAE_FROM=... EDITOR_FROM=... bash benchmarks/train_default_model.sh edited2   # 2 GPUs: the same further
+#   OUT=... bash benchmarks/train_default_model.sh cooldown   # 2 GPUs: the editor with and without a cool-down
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -212,7 +213,40 @@ case $phase in
             BI_NAME=editor_edited2 bash $D bidirectional &
         wait
         OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2)"; exit 2 ;;
+    cooldown)  # 2 GPUs, from the shipped folders, the encoder (so every editor's latents) fixed: GPU 0, the
+        # shipped editor further for $COOL_STEPS steps with its learning rate falling linearly to 0 over the last
+        # half (optim.cooldown = 0.5), beside the Cycle-Reverse-0 student; GPU 1, the same steps at the constant
+        # rate (the control), the shipped VAE's decoder further and the Cycle-Reverse-0.5 student. Then vae_psnr
+        # and eval-model (GPU) of both editors and both students on the shipped VAE. Chained calls on a warm
+        # machine: RESUME=1 and a larger COOL_STEPS (each call's end is a cooled model again).
+        mkdir -p "$R/a" "$R/c" "$R/d" "$R/e" "$R/f"
+        shipped=src/sana_streaming/weights/default
+        steps=${COOL_STEPS:-550}
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        if [ -z "${RESUME:-}" ]; then  # the first call: is a larger batch free (synthetic data, beside the pairs)?
+            CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/d THROUGHPUT_SECONDS=100 \
+                THROUGHPUT_ARGS="--stages vae bidirectional --batch-times 1 2 4" bash $D throughput &
+        fi
+        OUT=$R/e bash $D long &
+        OUT=$R/a bash $D pairs
+        wait
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/c VAE_PATH=$shipped/vae BI_INIT=$shipped/model BI_SECONDS=$seconds \
+            BI_STEPS=$steps BI_ARGS="optim.cooldown=0.5" BI_NAME=editor_cooldown bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/f VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0 ST_SECONDS=$seconds \
+            ST_NAME=student_crr0 bash $D streaming &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=$shipped/model \
+            BI_SECONDS=$seconds BI_STEPS=$steps BI_NAME=editor_constant bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec \
+            VAE_SECONDS=$seconds bash $D vae_decoder &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 \
+            ST_SECONDS=$seconds ST_NAME=student_crr05 bash $D streaming &
+        wait
+        OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr &
+        for model in c/editor_cooldown d/editor_constant e/student_crr05 f/student_crr0; do
+            OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
+        done
+        wait ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

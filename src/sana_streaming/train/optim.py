@@ -1,4 +1,5 @@
-"""Optimisation helpers: AdamW with a constant learning rate after a linear warm-up, and an EMA of weights."""
+"""Optimisation helpers: AdamW with a linear warm-up, a constant learning rate (official) or a linear cool-down at
+the end, and an EMA of weights."""
 
 from __future__ import annotations
 
@@ -9,14 +10,25 @@ from sana_streaming.train.distributed import full_tensor, like
 from sana_streaming.train.recipe import OptimConfig
 
 
-def make_optimizer(params, cfg: OptimConfig, lr: float | None = None) -> tuple[torch.optim.Optimizer, object]:
-    """AdamW and a LambdaLR that warms up linearly over ``cfg.warmup_steps`` then stays constant (official)."""
+def make_optimizer(
+    params, cfg: OptimConfig, lr: float | None = None, total_steps: int = 0
+) -> tuple[torch.optim.Optimizer, object]:
+    """AdamW and a LambdaLR: :func:`lr_factor` of ``cfg`` for a run of ``total_steps`` steps."""
     optimizer = torch.optim.AdamW(
         params, lr=lr or cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
     )
-    warmup = max(1, cfg.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg, total_steps))
     return optimizer, scheduler
+
+
+def lr_factor(step: int, cfg: OptimConfig, total_steps: int) -> float:
+    """The learning rate of ``step`` (from 0) over the base rate: a linear warm-up over ``cfg.warmup_steps``, then
+    constant (official); with ``cfg.cooldown`` > 0, it falls linearly to 0 over that share of the last of
+    ``total_steps`` (a run that is continued with more steps warms up to the full rate again, then cools down)."""
+    factor = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    if cfg.cooldown > 0 and total_steps > 0:
+        factor = min(factor, (total_steps - step) / (cfg.cooldown * total_steps))
+    return max(0.0, factor)
 
 
 class EMA:

@@ -79,6 +79,10 @@ class OptimConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     ema_start: int = 0
+    # The share of run.steps at the end over which the learning rate falls linearly to 0 (0: constant after the
+    # warm-up, as the official recipes). A run in a time box (run.time_limit_s) cools down only if its steps end
+    # first: set run.steps to what the box reaches.
+    cooldown: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -210,4 +214,6 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         raise ValueError(f"{path}: [run] parallel must be ddp or fsdp, got {recipe.run.parallel!r}")
     if recipe.run.parallel == "fsdp" and recipe.run.stage == "vae":
         raise ValueError(f"{path}: [run] parallel = fsdp is for the DiT stages; the VAE stage uses ddp")
+    if not 0 <= recipe.optim.cooldown <= 1:
+        raise ValueError(f"{path}: [optim] cooldown must be within [0, 1], got {recipe.optim.cooldown!r}")
     return recipe

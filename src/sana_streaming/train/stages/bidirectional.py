@@ -58,7 +58,9 @@ class BidirectionalStage:
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.model)
         self.trainee = wrap(self.model, world, device)
-        self.optimizer, self.scheduler = make_optimizer(self.model.parameters(), recipe.optim)
+        self.optimizer, self.scheduler = make_optimizer(
+            self.model.parameters(), recipe.optim, total_steps=recipe.run.steps
+        )
         self.ema = EMA(self.model, recipe.optim.ema_decay, recipe.optim.ema_start)
         self.autocast = _autocast_dtype(recipe, device)
         self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)

@@ -87,9 +87,11 @@ class StreamingStage:
         self.generator.train()
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.generator)
-        self.gen_opt, self.gen_sched = make_optimizer(self.generator.parameters(), recipe.optim)
+        self.gen_opt, self.gen_sched = make_optimizer(
+            self.generator.parameters(), recipe.optim, total_steps=recipe.run.steps
+        )
         self.critic_opt, self.critic_sched = make_optimizer(
-            self.critic.parameters(), recipe.optim, lr=recipe.dmd.critic_lr
+            self.critic.parameters(), recipe.optim, lr=recipe.dmd.critic_lr, total_steps=recipe.run.steps
         )
         self.ema = EMA(self.generator, recipe.optim.ema_decay, recipe.optim.ema_start)
         self.sigmas = sigmas_for(STREAMING_TIMESTEPS).to(device)

@@ -69,7 +69,7 @@ class VAEStage:
         else:
             raise ValueError(f"vae_train.mode must be reconstruct, decoder or distill, got {cfg.mode!r}")
         self.trainable = trainable
-        self.optimizer, self.scheduler = make_optimizer(trainable, recipe.optim)
+        self.optimizer, self.scheduler = make_optimizer(trainable, recipe.optim, total_steps=recipe.run.steps)
         self.ema = EMA(self.vae, recipe.optim.ema_decay, recipe.optim.ema_start)
 
     def _new_vae(self) -> VideoAutoencoder:
