@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 1.5, 2.5])
     add_editor_arguments(parser)
     args = parser.parse_args()
-    editor = StreamingEditor.from_pretrained(args.model, vae=args.vae, device="cpu", seed=0)
+    editor = StreamingEditor.from_pretrained(args.model, vae=args.vae, device="cpu", seed=0, stabilize=args.stabilize)
     clip = held_out_clip(args.clip, editor, args.frames)
     plain = editor.sampler.denoise_chunk
     rows = []

@@ -30,6 +30,7 @@ def main() -> None:
             args.model,
             vae=args.vae,
             device="cpu",
+            stabilize=args.stabilize,
             seed=0,
             first_chunk_latents=first,
             sampler=SamplerConfig(chunk_frames=following),

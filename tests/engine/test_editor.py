@@ -15,6 +15,7 @@ from sana_streaming.engine.editor import EditorConfig, StreamingEditor, _PromptS
 from sana_streaming.engine.live import LiveReader
 from sana_streaming.engine.sampler import StreamingSampler
 from sana_streaming.engine.schedule import PromptSchedule
+from sana_streaming.engine.stabilize import TemporalStabilizer
 from sana_streaming.io.frames import VideoFrame
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.vae.autoencoder import VideoAutoencoder
@@ -76,7 +77,7 @@ def reference(parts, video: np.ndarray, seed: int = 0, prompt: str = "make it a 
 
 def test_five_chunk_stream_equals_the_model_level_reference(parts):
     video = clip(33 + 24 * 4)  # 17 latent frames: chunks of 5, 3, 3, 3, 3
-    ed = editor(parts)
+    ed = editor(parts, stabilize=0.0)  # the model's frames as they are
     out = []
     for i in range(0, len(video), 10):  # frames arrive in arbitrary batches
         out += ed.push(video[i : i + 10])
@@ -88,6 +89,21 @@ def test_five_chunk_stream_equals_the_model_level_reference(parts):
     diff = np.abs(edited.astype(int) - expected.astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float32 rounding may flip a level at .5
     assert ed.stats.time_to_first_frame is not None and ed.stats.frames_out == len(video)
+
+
+def test_the_default_output_is_the_reference_through_the_temporal_filter(parts):
+    video = clip(33 + 24 * 2, seed=2)
+    ed = editor(parts)  # stabilize 0.8 by default
+    edited = np.stack([f.image for f in ed.push(video) + ed.flush()])
+    stabilizer = TemporalStabilizer(0.8, 15.0)
+    expected = np.stack([stabilizer(s, e) for s, e in zip(video, reference(parts, video), strict=True)])
+    diff = np.abs(edited.astype(int) - expected.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    raw = editor(parts, stabilize=0.0)
+    unfiltered = np.stack([f.image for f in raw.push(video) + raw.flush()])
+    assert np.abs(unfiltered.astype(int) - edited.astype(int)).max() > 1  # the filter did act
+    with pytest.raises(ValueError, match=r"strength must be within \[0, 1\)"):
+        editor(parts, stabilize=1.0)
 
 
 def test_a_partial_last_chunk_is_edited_and_earlier_frames_do_not_change(parts):

@@ -43,6 +43,28 @@ def sample_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
+def stabilize_strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a strength in [0, 1) such as 0.8 (0 turns it off), got {text!r}")
+    return value
+
+
+def add_stabilize_argument(parser: argparse.ArgumentParser) -> None:
+    """--stabilize: the strength of the temporal filter on the edit (EditorConfig.stabilize)."""
+    parser.add_argument(
+        "--stabilize",
+        type=stabilize_strength,
+        default=0.8,
+        metavar="STRENGTH",
+        help="temporal filter on the edit along the source's motion, against flicker: the past's largest weight, "
+        "in [0, 1); 0 turns it off (default 0.8)",
+    )
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, *, vae: bool = True) -> None:
     """--model, --model-preset, --vae and --text-encoder, as every command that loads an editor takes them."""
     name = default_model_name()

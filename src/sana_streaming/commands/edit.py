@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sana_streaming.commands.common import add_model_arguments, parse_resolution, quiet_libraries
+from sana_streaming.commands.common import (
+    add_model_arguments,
+    add_stabilize_argument,
+    parse_resolution,
+    quiet_libraries,
+)
 
 
 def _build_editor(args: argparse.Namespace):
@@ -31,6 +36,7 @@ def _build_editor(args: argparse.Namespace):
         seed=args.seed,
         transition_chunks=args.transition_chunks,
         side_by_side=args.side_by_side,
+        stabilize=args.stabilize,
     )
     editor = StreamingEditor(model.part, vae.part, text.part, config)
     fast = args.fast
@@ -124,6 +130,7 @@ def add_parsers(commands) -> None:
     edit.add_argument("--no-sink", action="store_true", help="do not keep the first chunk as attention sink")
     edit.add_argument("--transition-chunks", type=int, default=0, help="blend a new prompt in over N chunks")
     edit.add_argument("--side-by-side", action="store_true", help="write source | edit side by side")
+    add_stabilize_argument(edit)
     edit.add_argument("--max-frames", type=int, help="edit at most this many frames (at the edit's frame rate)")
     edit.add_argument("--seed", type=int, default=0)
     edit.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")

@@ -7,7 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from sana_streaming.commands.common import add_model_arguments, parse_resolution, quiet_libraries, sample_inputs
+from sana_streaming.commands.common import (
+    add_model_arguments,
+    add_stabilize_argument,
+    parse_resolution,
+    quiet_libraries,
+    sample_inputs,
+)
 
 
 def _verify_official(args: argparse.Namespace) -> int:
@@ -122,7 +128,8 @@ def _eval_model(args: argparse.Namespace) -> int:
     for name in args.families or ():
         get_family(name)  # a misspelt family fails before any model is loaded
     quiet_libraries()
-    config = {"seed": args.seed} | ({"resolution": args.resolution} if args.resolution else {})
+    config = {"seed": args.seed, "stabilize": args.stabilize}
+    config |= {"resolution": args.resolution} if args.resolution else {}
     editor = StreamingEditor.from_pretrained(
         args.model,
         vae=args.vae,
@@ -151,6 +158,7 @@ def _eval_model(args: argparse.Namespace) -> int:
         "vae": args.vae,
         "text_encoder": args.text_encoder,
         "precision": args.precision,
+        "stabilize": args.stabilize,
     }
     print(format_family_table(result, vae_db))
     if args.out:
@@ -226,6 +234,7 @@ def add_parsers(commands) -> None:
         help="the DiT's precision policy (bf16, fp8, paper, or a policy file): compare with bf16 for the fast "
         "path's cost in quality (FP8 is emulated where the device has no FP8 units)",
     )
+    add_stabilize_argument(model_eval)
     model_eval.add_argument("--device", default="auto")
     model_eval.add_argument("--seed", type=int, default=0)
     model_eval.add_argument("--out", help="the JSON report (e.g. benchmarks/results/eval_default_model.json)")

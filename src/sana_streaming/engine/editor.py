@@ -2,8 +2,9 @@
 
 Per chunk of video frames (the first has 1 + 8 (n0 - 1) frames, later ones 24): fit to the model resolution,
 encode with the causal VAE (its stream cache carries the temporal context), draw noise, run the streaming
-sampler with the DiT's stream state, decode with the causal decoder, emit the frames in order. Prompt
-changes take effect at the next chunk, optionally blended over a few chunks.
+sampler with the DiT's stream state, decode with the causal decoder, filter each frame in time along the
+source's motion (:mod:`sana_streaming.engine.stabilize`; ``stabilize = 0`` turns it off), emit the frames in order.
+Prompt changes take effect at the next chunk, optionally blended over a few chunks.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import Tensor
 from sana_streaming.engine.live import LiveReader
 from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
 from sana_streaming.engine.schedule import PromptSchedule
+from sana_streaming.engine.stabilize import TemporalStabilizer
 from sana_streaming.engine.stats import ChunkTiming, EditorStats, StageTimer
 from sana_streaming.io.frames import VideoFrame, to_uint8_rgb
 from sana_streaming.io.transform import FrameRateResampler, fit_frame, side_by_side
@@ -45,6 +47,9 @@ class EditorConfig:
         transition_chunks: default number of chunks over which a new prompt's embedding is blended in.
         side_by_side: emit (source | edit) frames of twice the width.
         max_lag_chunks: live sources only: at most this many chunks of input wait; older frames are dropped.
+        stabilize: strength of the temporal filter on the edit, in [0, 1) (0: the model's frames unchanged);
+            see :class:`~sana_streaming.engine.stabilize.TemporalStabilizer`.
+        stabilize_tolerance: the filter's source-mismatch scale (0-255): larger follows the past further.
     """
 
     resolution: tuple[int, int] = (384, 224)
@@ -56,6 +61,8 @@ class EditorConfig:
     transition_chunks: int = 0
     side_by_side: bool = False
     max_lag_chunks: int = 2
+    stabilize: float = 0.8
+    stabilize_tolerance: float = 15.0
 
 
 class _PromptState:
@@ -249,6 +256,11 @@ class StreamingEditor:
         self._pending: list[VideoFrame] = []
         self._next_index = 0
         self._generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
+        self._stabilizer = (
+            TemporalStabilizer(self.config.stabilize, self.config.stabilize_tolerance)
+            if self.config.stabilize
+            else None
+        )
         self.stats = EditorStats()
 
     def set_prompt(self, prompt: str, transition_chunks: int | None = None) -> None:
@@ -394,9 +406,11 @@ class StreamingEditor:
         """A chunk after its decoding (its denoising marked on its timer): emitted."""
         self._prompt.advance()
         pixels = pixels[:, :, : len(chunk.frames)]
-        out = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu()
+        out = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+        if self._stabilizer is not None:  # timed with the decoding: both make the output pixels
+            out = np.stack([self._stabilizer(source, image) for source, image in zip(chunk.images, out, strict=False)])
         chunk.timer.mark("decode")
-        return self._emit(chunk.frames, chunk.images, out.numpy(), chunk.timer)
+        return self._emit(chunk.frames, chunk.images, out, chunk.timer)
 
     def _emit(self, frames, images, edited: np.ndarray, timer) -> list[VideoFrame]:
         out = []

@@ -1,0 +1,103 @@
+"""The temporal filter on the edit against hand-made cases: still, moving and cut sources, noisy edits."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from sana_streaming.engine.stabilize import TemporalStabilizer
+
+
+def _texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB texture (flow can follow it), float32 in about [40, 215]."""
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(40, 215, (height // 8 + 2, width // 8 + 2, 3)).astype(np.float32)
+    return cv2.resize(small, (width + 16, height + 16), interpolation=cv2.INTER_CUBIC)
+
+
+def _frames(texture: np.ndarray, count: int, step: int, height: int, width: int) -> np.ndarray:
+    """``count`` crops of ``texture``, moving ``step`` pixels right a frame, (T, H, W, 3) float32."""
+    return np.stack([texture[8 : 8 + height, 8 + t * step : 8 + t * step + width] for t in range(count)])
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _run(stabilizer: TemporalStabilizer, sources: np.ndarray, edits: np.ndarray) -> np.ndarray:
+    return np.stack([stabilizer(s, e) for s, e in zip(sources, edits, strict=True)]).astype(np.float32)
+
+
+def test_strength_zero_passes_the_edit_through():
+    rng = np.random.default_rng(0)
+    sources = rng.integers(0, 256, (4, 24, 32, 3), dtype=np.uint8)
+    edits = rng.integers(0, 256, (4, 24, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(_run(TemporalStabilizer(0.0), sources, edits), edits)
+
+
+def test_still_source_averages_frame_noise_as_a_first_order_filter():
+    # source still: the source mismatch is 0, so the weight is the strength a everywhere; on i.i.d. noise of
+    # std s a recursive filter y = a y' + (1 - a) x leaves std s sqrt((1 - a) / (1 + a)): 1/3 for a = 0.8
+    height, width, count = 48, 64, 120
+    clean = _texture(height, width)[:height, :width]
+    source = np.repeat(_u8(clean)[None], count, 0)
+    noise = np.random.default_rng(1).normal(0, 12, (count, height, width, 3)).astype(np.float32)
+    out = _run(TemporalStabilizer(0.8), source, _u8(clean + noise))
+    steady = out[40:] - clean
+    assert abs(steady.std() / noise[40:].std() - 1 / 3) < 0.05
+    change_in, change_out = np.abs(np.diff(noise[40:], axis=0)).mean(), np.abs(np.diff(out[40:], axis=0)).mean()
+    assert change_out < 0.4 * change_in  # far less flicker
+
+
+def test_moving_source_is_followed_without_ghosts():
+    # the content moves 2 px a frame; the filter must carry the past along the flow: its output stays close
+    # to the clean moving edit (a filter that ignored motion would smear it), and its noise falls
+    height, width, count = 64, 96, 40
+    clean = _frames(_texture(height, width + 2 * 40), count, 2, height, width)
+    noise = np.random.default_rng(2).normal(0, 10, clean.shape).astype(np.float32)
+    out = _run(TemporalStabilizer(0.8), _u8(clean), _u8(clean + noise))
+    inner = (slice(10, None), slice(8, -8), slice(8, -8))  # away from the edges that enter the frame
+    error_out = np.abs(out - clean)[inner].mean()
+    error_in = np.abs(noise)[inner].mean()
+    assert error_out < 0.6 * error_in
+    still = _u8(clean + noise).astype(np.float32)  # the same filter without the motion: it smears
+    for t in range(1, count):
+        still[t] = 0.8 * still[t - 1] + 0.2 * still[t]
+    assert error_out < 0.5 * np.abs(still - clean)[inner].mean()
+
+
+def test_a_scene_cut_passes_the_new_edit_unchanged():
+    # after the cut the source is white; before it no pixel was over 215, so wherever the flow carries the past,
+    # it lands at least 40 levels off (weight <= 0.8 exp(-(40 / 15)^2) < 1e-3): the new edit passes unchanged
+    height, width = 48, 64
+    first = np.minimum(_u8(_texture(height, width, 3)[:height, :width]), 215)
+    second = np.full((height, width, 3), 255, np.uint8)
+    stabilizer = TemporalStabilizer(0.8, tolerance=15.0)
+    stabilizer(first, first)
+    edit = _u8(_texture(height, width, 5)[:height, :width])
+    assert np.abs(stabilizer(second, edit).astype(int) - edit.astype(int)).max() <= 1
+
+
+def test_wide_frames_take_the_downscaled_flow():
+    height, width, count = 64, 640, 12
+    clean = _frames(_texture(height, width + 4 * count), count, 4, height, width)
+    noise = np.random.default_rng(3).normal(0, 10, clean.shape).astype(np.float32)
+    out = _run(TemporalStabilizer(0.8, flow_width=160), _u8(clean), _u8(clean + noise))
+    inner = (slice(6, None), slice(8, -8), slice(16, -16))
+    assert np.abs(out - clean)[inner].mean() < 0.7 * np.abs(noise)[inner].mean()
+
+
+def test_reset_forgets_and_bad_settings_are_refused():
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    stabilizer = TemporalStabilizer(0.9)
+    stabilizer(a, a)
+    stabilizer.reset()
+    np.testing.assert_array_equal(stabilizer(a, b), b)  # the first frame of a stream is the edit itself
+    with pytest.raises(ValueError, match="differ in shape"):
+        stabilizer(a, b[:8])
+    with pytest.raises(ValueError, match="strength"):
+        TemporalStabilizer(1.0)
+    with pytest.raises(ValueError, match="tolerance"):
+        TemporalStabilizer(0.5, tolerance=0)
