@@ -214,6 +214,25 @@ def test_precision_options(clip16, tmp_path, capsys):
         assert "the Triton GDN kernel needs a CUDA device" in one_error_line(capsys)
 
 
+def test_stabilize_option_filters_the_edit_and_refuses_bad_strengths(clip16, tmp_path, capsys):
+    from sana_streaming.io.sources import open_source
+
+    outs = {}
+    for strength in ("0", "0.9"):
+        out = tmp_path / f"s{strength}"  # a PNG folder: the frames as written, no video codec between
+        assert main(["edit", str(clip16), "-p", "night", "-o", str(out), "--stabilize", strength, *FAST]) == 0
+        source = open_source(str(out))
+        outs[strength] = np.stack([f.image for f in source]).astype(int)
+        source.close()
+    raw, filtered = outs["0"], outs["0.9"]
+    assert raw.shape == filtered.shape == (57, 32, 64, 3)
+    np.testing.assert_array_equal(raw[0], filtered[0])  # a stream's first frame has no past
+    assert np.abs(raw[1:] - filtered[1:]).mean() > 0.5
+    with pytest.raises(SystemExit):
+        main(["edit", str(clip16), "-p", "night", "--stabilize", "1", *FAST])
+    assert "expected a strength in [0, 1)" in capsys.readouterr().err
+
+
 def test_info_lists_devices_presets_and_weights(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
@@ -241,6 +260,7 @@ def test_help_describes_every_option(capsys):
         "--cuda-graphs",
         "--fast",
         "--gdn",
+        "--stabilize",
     ):
         assert option in text
 
