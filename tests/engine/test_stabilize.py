@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from sana_streaming.engine.stabilize import TemporalStabilizer
 
@@ -88,6 +89,41 @@ def test_wide_frames_take_the_downscaled_flow():
     assert np.abs(out - clean)[inner].mean() < 0.7 * np.abs(noise)[inner].mean()
 
 
+def test_chunks_of_any_length_filter_as_frame_after_frame():
+    height, width, count = 48, 64, 11
+    clean = _frames(_texture(height, width + 3 * count), count, 3, height, width)
+    sources = _u8(clean)
+    edits = _u8(clean + np.random.default_rng(5).normal(0, 10, clean.shape))
+    one_by_one = _run(TemporalStabilizer(0.8), sources, edits)
+    stabilizer = TemporalStabilizer(0.8)
+    parts = []
+    for a, b in ((0, 1), (1, 5), (5, 11)):  # a first frame alone, then chunks
+        edit = torch.from_numpy(edits[a:b]).permute(0, 3, 1, 2).float()
+        parts.append(stabilizer.chunk(sources[a:b], edit).permute(0, 2, 3, 1).numpy())
+    chunked = np.concatenate(parts)
+    assert np.abs(chunked - one_by_one).max() <= 0.5 + 1e-3  # frame after frame rounds its output once
+    assert np.abs(chunked.round() - one_by_one).mean() < 0.05
+
+
+def test_the_device_path_filters_as_the_cpu_path():
+    # a GPU's edits are warped by torch on the device: run that path here on CPU tensors against OpenCV's
+    height, width, count = 48, 64, 9
+    clean = _frames(_texture(height, width + 2 * count), count, 2, height, width)
+    sources = _u8(clean)
+    edits = torch.from_numpy(_u8(clean + np.random.default_rng(6).normal(0, 10, clean.shape))).permute(0, 3, 1, 2)
+    cpu = TemporalStabilizer(0.8).chunk(sources, edits.float())
+    device_path = TemporalStabilizer(0.8)
+    out = torch.cat(
+        [
+            device_path._chunk_torch(sources[:4], edits[:4].float()),
+            device_path._chunk_torch(sources[4:], edits[4:].float()),
+        ]
+    )
+    difference = (out - cpu).abs()
+    assert difference.mean() < 0.01 and difference.max() < 0.05
+    assert (out - edits.float()).abs().mean() > 2.0  # and both did filter
+
+
 def test_reset_forgets_and_bad_settings_are_refused():
     rng = np.random.default_rng(4)
     a, b = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
@@ -101,3 +137,16 @@ def test_reset_forgets_and_bad_settings_are_refused():
         TemporalStabilizer(1.0)
     with pytest.raises(ValueError, match="tolerance"):
         TemporalStabilizer(0.5, tolerance=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_edit_is_filtered_on_the_gpu_as_on_the_cpu():
+    height, width, count = 64, 96, 8
+    clean = _frames(_texture(height, width + 2 * count), count, 2, height, width)
+    sources = _u8(clean)
+    edits = torch.from_numpy(_u8(clean + np.random.default_rng(7).normal(0, 10, clean.shape))).permute(0, 3, 1, 2)
+    cpu = TemporalStabilizer(0.8).chunk(sources, edits.float())
+    gpu = TemporalStabilizer(0.8).chunk(sources, edits.float().cuda())
+    assert gpu.is_cuda
+    assert (gpu.cpu() - cpu).abs().max() < 0.05

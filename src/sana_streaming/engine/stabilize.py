@@ -9,77 +9,158 @@ per pixel, where ``e`` is how far source frame ``t - 1``, carried the same way, 
 (mean absolute difference over the channels, 0-255). Where the source's own motion is followed (``e`` small) the
 edit keeps to its past and the frame-to-frame noise of a small model's decoder averages out; where it is not
 (occlusions, new content, scene cuts, flow errors) the new edit passes unchanged. The flow is OpenCV's DIS
-(ultrafast preset) from source ``t`` to source ``t - 1``, on luma, at most ``flow_width`` pixels wide. The filter
-reads only past frames, so it adds no latency, and it works at the editor's resolution.
+(ultrafast preset) from source ``t`` to source ``t - 1`` on luma, on the CPU, at most ``flow_width`` pixels
+wide. On the CPU OpenCV warps and blends; for a GPU's edit torch does, on the device (its frames never leave it
+before they are filtered). The filter reads only past frames, so it adds no latency.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-_MIN_FLOW_SIDE = 32
+_MIN_FLOW_SIDE = 32  # DIS crashes on frames under some 32 pixels on a side (OpenCV 4.x): those are enlarged
 
 
 class TemporalStabilizer:
-    """One stream's filter: call it with each (source, edit) frame pair in order; :meth:`reset` between streams.
+    """One stream's filter: give it each chunk (or frame) of (source, edit) in order; :meth:`reset` between
+    streams.
 
     Args:
         strength: the largest weight of the past, in [0, 1); 0 passes the edit through unchanged.
         tolerance: source mismatch (0-255) at which the weight has fallen to ``strength / e``.
-        flow_width: frames wider than this are downscaled for the flow (its cost grows with the area), but
-            never below 32 pixels on a side.
+        flow_width: frames wider than this are downscaled for the flow (its cost grows with the area).
     """
 
-    def __init__(self, strength: float = 0.8, tolerance: float = 15.0, flow_width: int = 512) -> None:
+    def __init__(self, strength: float = 0.8, tolerance: float = 15.0, flow_width: int = 384) -> None:
         if not 0 <= strength < 1:
             raise ValueError(f"stabilizer strength must be within [0, 1), got {strength!r}")
         if not tolerance > 0:
             raise ValueError(f"stabilizer tolerance must be > 0, got {tolerance!r}")
         self.strength, self.tolerance, self.flow_width = float(strength), float(tolerance), int(flow_width)
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self.reset()
 
     def reset(self) -> None:
         """Forget the past (a new stream, or a cut the caller knows of)."""
-        self._source: np.ndarray | None = None  # the previous source frame (float32) and its luma (uint8)
-        self._gray: np.ndarray | None = None
-        self._out: np.ndarray | None = None  # the previous filtered edit (float32)
+        self._gray: np.ndarray | None = None  # the previous source frame's luma at the flow's size
+        # the previous source frame and filtered edit, float32: (H, W, 3) arrays on the CPU path, (3, H, W)
+        # tensors on the edit's device on the GPU path
+        self._source: np.ndarray | Tensor | None = None
+        self._out: np.ndarray | Tensor | None = None
 
     def __call__(self, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
-        """The filtered edit of this frame, (H, W, 3) uint8, from its source and edit (both (H, W, 3) uint8)."""
+        """One frame: the filtered edit, (H, W, 3) uint8, from its source and edit (both (H, W, 3) uint8)."""
         if source.shape != edited.shape:
             raise ValueError(f"stabilizer: source {source.shape} and edit {edited.shape} differ in shape")
-        current = edited.astype(np.float32)
+        return np.clip(np.rint(self._step(source, edited.astype(np.float32))), 0, 255).astype(np.uint8)
+
+    def chunk(self, sources: np.ndarray, edited: Tensor) -> Tensor:
+        """Consecutive frames: ``sources`` (T, H, W, 3) uint8 and ``edited`` (T, 3, H, W) float on the 0-255
+        scale; returns the filtered edits like ``edited`` (float32, not rounded). On the CPU, OpenCV warps (the
+        fastest there); elsewhere torch does, on the edit's device."""
+        count, _, height, width = edited.shape
+        if sources.shape != (count, height, width, 3):
+            raise ValueError(f"stabilizer: sources {sources.shape} do not match edits {tuple(edited.shape)}")
+        if edited.device.type != "cpu":
+            return self._chunk_torch(sources, edited)
+        frames = edited.detach().float().permute(0, 2, 3, 1).numpy()
+        out = np.stack([self._step(source, frame) for source, frame in zip(sources, frames, strict=True)])
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+    def _step(self, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
+        """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) float32 edit -> filtered, float32."""
+        gray, current = self._luma(source), edited.astype(np.float32, copy=True)
         source_f = source.astype(np.float32)
-        gray = np.clip(source_f @ _LUMA, 0, 255).astype(np.uint8)
-        if self.strength > 0 and self._out is not None and self._out.shape == current.shape:
-            map_x, map_y = self._maps(gray)
+        self._follow(current.shape, numpy=True)
+        if self.strength > 0 and self._out is not None:
+            height, width = current.shape[:2]
+            flow = self._dis.calc(gray, self._gray, None)
+            if flow.shape[:2] != (height, width):
+                scale = np.array([width / flow.shape[1], height / flow.shape[0]], np.float32)
+                flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+            xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+            map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
             carried = cv2.remap(self._out, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             landed = cv2.remap(self._source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            mismatch = np.abs(landed - source_f).mean(-1, keepdims=True)
-            weight = self.strength * np.exp(-np.square(mismatch / self.tolerance))
+            weight = self._weight(np.abs(landed - source_f).mean(-1, keepdims=True), np.exp)
             current += weight * (carried - current)
-        self._source, self._gray, self._out = source_f, gray, current
-        return np.clip(np.rint(current), 0, 255).astype(np.uint8)
+        self._gray, self._source, self._out = gray, source_f, current
+        return current
 
-    def _maps(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where each pixel of this frame sits in the previous one (remap's maps), from the sources' flow."""
+    @torch.no_grad()
+    def _chunk_torch(self, sources: np.ndarray, edited: Tensor) -> Tensor:
+        """The device path: the chunk's flows and weights at once (they depend on the sources alone), then the
+        recursion frame after frame."""
+        count, _, height, width = edited.shape
+        device = edited.device
+        source = torch.from_numpy(np.ascontiguousarray(sources)).to(device).permute(0, 3, 1, 2).float()
+        grays = [self._luma(frame) for frame in sources]
+        self._follow((height, width, 3), numpy=False, device=device)
+        previous = [self._source, *source[:-1]]
+        past = [i for i in range(count) if previous[i] is not None] if self.strength > 0 else []
+        grids, weights = {}, {}
+        if past:
+            flows = [self._dis.calc(grays[i], grays[i - 1] if i else self._gray, None) for i in past]
+            grid = self._grid(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(device), height, width)
+            landed = F.grid_sample(
+                torch.stack([previous[i] for i in past]), grid, "bilinear", "border", align_corners=True
+            )
+            weight = self._weight((landed - source[past]).abs().mean(1, keepdim=True), torch.exp)
+            for n, i in enumerate(past):
+                grids[i], weights[i] = grid[n : n + 1], weight[n]
+        out = torch.empty_like(edited, dtype=torch.float32)
+        current = self._out
+        for i in range(count):
+            frame = edited[i].float()
+            if i in grids:
+                carried = F.grid_sample(current[None], grids[i], "bilinear", "border", align_corners=True)[0]
+                frame = frame + weights[i] * (carried - frame)
+            out[i] = current = frame
+        self._gray, self._source, self._out = grays[-1], source[-1], current
+        return out
+
+    def _weight(self, mismatch, exp):
+        return self.strength * exp(-((mismatch / self.tolerance) ** 2))
+
+    def _follow(self, shape: tuple[int, int, int], *, numpy: bool, device: torch.device | None = None) -> None:
+        """Keep the past in the form the path at hand uses; a new frame size starts afresh."""
+        if self._out is None:
+            return
+        past_shape = self._out.shape if isinstance(self._out, np.ndarray) else (*self._out.shape[1:], 3)
+        if tuple(past_shape) != tuple(shape):
+            self.reset()
+        elif numpy and isinstance(self._out, Tensor):
+            self._source, self._out = (t.permute(1, 2, 0).cpu().numpy() for t in (self._source, self._out))
+        elif not numpy and isinstance(self._out, np.ndarray):
+            self._source, self._out = (
+                torch.from_numpy(a).permute(2, 0, 1).to(device) for a in (self._source, self._out)
+            )
+        elif not numpy and self._out.device != device:
+            self._source, self._out = self._source.to(device), self._out.to(device)
+
+    def _luma(self, frame: np.ndarray) -> np.ndarray:
+        """The frame's luma (uint8) at the flow's size."""
+        gray = np.clip(frame.astype(np.float32) @ _LUMA, 0, 255).astype(np.uint8)
         height, width = gray.shape
-        # DIS crashes on frames under some 32 pixels on a side (OpenCV 4.x): tiny frames are flowed enlarged
         scale = max(min(1.0, self.flow_width / width), _MIN_FLOW_SIDE / min(height, width))
-        if scale != 1:
-            size = (round(width * scale), round(height * scale))
-            small = [cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gray, self._gray)]
-            flow = self._flow.calc(small[0], small[1], None)
-            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
-            flow[..., 0] *= width / size[0]
-            flow[..., 1] *= height / size[1]
-        else:
-            flow = self._flow.calc(gray, self._gray, None)
-        if self._grid is None or self._grid[0].shape != gray.shape:
-            xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-            self._grid = (xs, ys)
-        return self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1]
+        if scale == 1:
+            return gray
+        return cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+
+    @staticmethod
+    def _grid(flows: Tensor, height: int, width: int) -> Tensor:
+        """grid_sample's (N, H, W, 2) grid (align_corners=True) from flows at the flow's size, in its pixels."""
+        small_h, small_w = flows.shape[-2:]
+        if (small_h, small_w) != (height, width):
+            flows = F.interpolate(flows, size=(height, width), mode="bilinear", align_corners=False)
+            flows = flows * torch.tensor([width / small_w, height / small_h], device=flows.device).view(1, 2, 1, 1)
+        ys = torch.arange(height, device=flows.device, dtype=torch.float32).view(1, height, 1)
+        xs = torch.arange(width, device=flows.device, dtype=torch.float32).view(1, 1, width)
+        x = (xs + flows[:, 0]) * (2 / max(width - 1, 1)) - 1
+        y = (ys + flows[:, 1]) * (2 / max(height - 1, 1)) - 1
+        return torch.stack([x, y], dim=-1)
