@@ -26,6 +26,13 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def _moving_clip(height: int, width: int, count: int, seed: int) -> tuple[np.ndarray, torch.Tensor]:
+    """Sources moving 2 px a frame, uint8 (T, H, W, 3), and their noisy edits as (T, 3, H, W) float."""
+    clean = _frames(_texture(height, width + 2 * count), count, 2, height, width)
+    edits = _u8(clean + np.random.default_rng(seed).normal(0, 10, clean.shape))
+    return _u8(clean), torch.from_numpy(edits).permute(0, 3, 1, 2).float()
+
+
 def _run(stabilizer: TemporalStabilizer, sources: np.ndarray, edits: np.ndarray) -> np.ndarray:
     return np.stack([stabilizer(s, e) for s, e in zip(sources, edits, strict=True)]).astype(np.float32)
 
@@ -107,21 +114,15 @@ def test_chunks_of_any_length_filter_as_frame_after_frame():
 
 def test_the_device_path_filters_as_the_cpu_path():
     # a GPU's edits are warped by torch on the device: run that path here on CPU tensors against OpenCV's
-    height, width, count = 48, 64, 9
-    clean = _frames(_texture(height, width + 2 * count), count, 2, height, width)
-    sources = _u8(clean)
-    edits = torch.from_numpy(_u8(clean + np.random.default_rng(6).normal(0, 10, clean.shape))).permute(0, 3, 1, 2)
-    cpu = TemporalStabilizer(0.8).chunk(sources, edits.float())
+    sources, edits = _moving_clip(48, 64, 9, seed=6)
+    cpu = TemporalStabilizer(0.8).chunk(sources, edits)
     device_path = TemporalStabilizer(0.8)
     out = torch.cat(
-        [
-            device_path._chunk_torch(sources[:4], edits[:4].float()),
-            device_path._chunk_torch(sources[4:], edits[4:].float()),
-        ]
+        [device_path._chunk_torch(sources[:4], edits[:4]), device_path._chunk_torch(sources[4:], edits[4:])]
     )
     difference = (out - cpu).abs()
     assert difference.mean() < 0.01 and difference.max() < 0.05
-    assert (out - edits.float()).abs().mean() > 2.0  # and both did filter
+    assert (out - edits).abs().mean() > 2.0  # and both did filter
 
 
 def test_reset_forgets_and_bad_settings_are_refused():
@@ -142,11 +143,8 @@ def test_reset_forgets_and_bad_settings_are_refused():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_gpu_edit_is_filtered_on_the_gpu_as_on_the_cpu():
-    height, width, count = 64, 96, 8
-    clean = _frames(_texture(height, width + 2 * count), count, 2, height, width)
-    sources = _u8(clean)
-    edits = torch.from_numpy(_u8(clean + np.random.default_rng(7).normal(0, 10, clean.shape))).permute(0, 3, 1, 2)
-    cpu = TemporalStabilizer(0.8).chunk(sources, edits.float())
-    gpu = TemporalStabilizer(0.8).chunk(sources, edits.float().cuda())
+    sources, edits = _moving_clip(64, 96, 8, seed=7)
+    cpu = TemporalStabilizer(0.8).chunk(sources, edits)
+    gpu = TemporalStabilizer(0.8).chunk(sources, edits.cuda())
     assert gpu.is_cuda
     assert (gpu.cpu() - cpu).abs().max() < 0.05
