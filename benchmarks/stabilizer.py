@@ -1,7 +1,7 @@
 """The temporal filter on the edit (`EditorConfig.stabilize`, `--stabilize`) at several strengths and
 tolerances: `eval-model`'s family benchmark on the same edits, each filtered as the editor filters its frames.
 
-    python benchmarks/stabilizer.py --strengths 0 0.5 0.8 0.9 --tolerances 15 \
+    python benchmarks/stabilizer.py --strengths 0 0.5 0.8 0.9 --tolerances 20 \
         --out benchmarks/results/stabilizer_cpu.json
 
 The model edits each family once, unfiltered; every variant then runs `TemporalStabilizer` over those frames
@@ -24,7 +24,7 @@ from sana_streaming.engine.stabilize import TemporalStabilizer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strengths", nargs="+", type=float, default=[0.0, 0.5, 0.8, 0.9])
-    parser.add_argument("--tolerances", nargs="+", type=float, default=[15.0])
+    parser.add_argument("--tolerances", nargs="+", type=float, default=[20.0])
     add_editor_arguments(parser)
     args = parser.parse_args()
     del args.stabilize  # the variants set it

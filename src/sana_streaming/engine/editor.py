@@ -62,7 +62,7 @@ class EditorConfig:
     side_by_side: bool = False
     max_lag_chunks: int = 2
     stabilize: float = 0.8
-    stabilize_tolerance: float = 15.0
+    stabilize_tolerance: float = 20.0
 
 
 class _PromptState:

@@ -36,7 +36,7 @@ class TemporalStabilizer:
         flow_width: frames wider than this are downscaled for the flow (its cost grows with the area).
     """
 
-    def __init__(self, strength: float = 0.8, tolerance: float = 15.0, flow_width: int = 384) -> None:
+    def __init__(self, strength: float = 0.8, tolerance: float = 20.0, flow_width: int = 384) -> None:
         if not 0 <= strength < 1:
             raise ValueError(f"stabilizer strength must be within [0, 1), got {strength!r}")
         if not tolerance > 0:
