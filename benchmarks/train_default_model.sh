@@ -11,6 +11,7 @@
 #   OUT=... C128_FROM=... bash benchmarks/train_default_model.sh edited   # 2-4 GPUs: VAEs that also see edited videos
 #   OUT=... VAE_FROM=... EDITOR_FROM=... bash benchmarks/train_default_model.sh edited2   # 2 GPUs: the same further
 #   OUT=... bash benchmarks/train_default_model.sh cooldown   # 2 GPUs: the editor with and without a cool-down
+#   RESUME=1 OUT=... bash benchmarks/train_default_model.sh students_on   # then: the students and the decoder on
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -246,7 +247,21 @@ case $phase in
             OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
         done
         wait ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown)"; exit 2 ;;
+    students_on)  # after `cooldown`, on the machine still warm and with RESUME=1: the two students and the decoder
+        # continued from that call's runs for $LANE_SECONDS, the Cycle-Reverse-0 student on GPU 0 alone; VAE_PSNR=1
+        # measures the decoder after
+        mkdir -p "$R/a" "$R/e" "$R/f"
+        shipped=src/sana_streaming/weights/default
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/f VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0 ST_SECONDS=$seconds \
+            ST_NAME=student_crr0 bash $D streaming &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$shipped/model CRR=0.5 \
+            ST_SECONDS=$seconds ST_NAME=student_crr05 bash $D streaming &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec VAE_SECONDS=$seconds \
+            bash $D vae_decoder &
+        wait
+        if [ -n "${VAE_PSNR:-}" ]; then OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr; fi ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json
