@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -57,6 +59,24 @@ def test_generator_critic_and_frozen_teacher(tmp_path):
     assert changed(teacher_before, p["teacher"]) == []
     assert all(q.grad is None for q in p["teacher"].parameters())
     assert all(q.grad is None for q in p["vae"].parameters())
+
+
+def test_cooldown_ends_the_generator_and_the_critic_together(tmp_path):
+    # the critic's scheduler steps critic_ratio (2) times a training step: both rates reach 0 at the last step
+    base = streaming_recipe(tmp_path)
+    cooled = dataclasses.replace(base, optim=dataclasses.replace(base.optim, cooldown=0.5))
+    stage = StreamingStage(cooled, torch.device("cpu"), World(), dataset=long_videos(1), **stage_parts())
+    rates = []
+    for step in range(cooled.run.steps):
+        stage.train_step(step)
+        rates.append((stage.gen_opt.param_groups[0]["lr"], stage.critic_opt.param_groups[0]["lr"]))
+    gen_lr, critic_lr = cooled.optim.lr, cooled.dmd.critic_lr
+    halfway = cooled.run.steps // 2
+    assert rates[halfway - 1][0] == pytest.approx(gen_lr)  # the rates after step `halfway - 1`: still full
+    assert rates[halfway - 1][1] == pytest.approx(critic_lr)
+    assert rates[-1] == (0.0, 0.0)
+    for gen, critic in rates[halfway:]:  # falling together
+        assert gen / gen_lr == pytest.approx(critic / critic_lr, abs=0.1)
 
 
 def test_cycle_reverse_adds_its_gradient_and_can_be_switched_off(tmp_path):

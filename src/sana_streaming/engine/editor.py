@@ -409,7 +409,7 @@ class StreamingEditor:
         frames = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round()  # (3, T, H, W) on the device
         if self._stabilizer is not None:  # timed with the decoding: both make the output pixels
             sources = np.stack(chunk.images[: frames.shape[1]])
-            frames = self._stabilizer.chunk(sources, frames.transpose(0, 1)).transpose(0, 1).round().clamp(0, 255)
+            frames = self._stabilizer.chunk(sources, frames.transpose(0, 1)).transpose(0, 1).round()  # in [0, 255]
         out = frames.to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
         chunk.timer.mark("decode")
         return self._emit(chunk.frames, chunk.images, out, chunk.timer)

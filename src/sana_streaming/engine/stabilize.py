@@ -43,13 +43,14 @@ class TemporalStabilizer:
             raise ValueError(f"stabilizer tolerance must be > 0, got {tolerance!r}")
         self.strength, self.tolerance, self.flow_width = float(strength), float(tolerance), int(flow_width)
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._pixels: tuple[np.ndarray, np.ndarray] | None = None  # the CPU path's pixel coordinates (x, y)
         self.reset()
 
     def reset(self) -> None:
         """Forget the past (a new stream, or a cut the caller knows of)."""
         self._gray: np.ndarray | None = None  # the previous source frame's luma at the flow's size
         # the previous source frame and filtered edit, float32: (H, W, 3) arrays on the CPU path, (3, H, W)
-        # tensors on the edit's device on the GPU path
+        # tensors on the edit's device on the device path (a stream keeps to one)
         self._source: np.ndarray | Tensor | None = None
         self._out: np.ndarray | Tensor | None = None
 
@@ -74,17 +75,18 @@ class TemporalStabilizer:
 
     def _step(self, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
         """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) float32 edit -> filtered, float32."""
-        gray, current = self._luma(source), edited.astype(np.float32, copy=True)
         source_f = source.astype(np.float32)
-        self._follow(current.shape, numpy=True)
+        gray, current = self._luma(source_f), edited.astype(np.float32, copy=True)
+        self._forget_other(current.shape, None)
         if self.strength > 0 and self._out is not None:
             height, width = current.shape[:2]
             flow = self._dis.calc(gray, self._gray, None)
             if flow.shape[:2] != (height, width):
                 scale = np.array([width / flow.shape[1], height / flow.shape[0]], np.float32)
                 flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * scale
-            xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-            map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
+            if self._pixels is None or self._pixels[0].shape != (height, width):
+                self._pixels = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+            map_x, map_y = self._pixels[0] + flow[..., 0], self._pixels[1] + flow[..., 1]
             carried = cv2.remap(self._out, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             landed = cv2.remap(self._source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             weight = self._weight(np.abs(landed - source_f).mean(-1, keepdims=True), np.exp)
@@ -100,7 +102,7 @@ class TemporalStabilizer:
         device = edited.device
         source = torch.from_numpy(np.ascontiguousarray(sources)).to(device).permute(0, 3, 1, 2).float()
         grays = [self._luma(frame) for frame in sources]
-        self._follow((height, width, 3), numpy=False, device=device)
+        self._forget_other((3, height, width), device)
         previous = [self._source, *source[:-1]]
         past = [i for i in range(count) if previous[i] is not None] if self.strength > 0 else []
         grids, weights = {}, {}
@@ -127,25 +129,21 @@ class TemporalStabilizer:
     def _weight(self, mismatch, exp):
         return self.strength * exp(-((mismatch / self.tolerance) ** 2))
 
-    def _follow(self, shape: tuple[int, int, int], *, numpy: bool, device: torch.device | None = None) -> None:
-        """Keep the past in the form the path at hand uses; a new frame size starts afresh."""
+    def _forget_other(self, shape: tuple[int, int, int], device: torch.device | None) -> None:
+        """Start afresh if the past is of another frame size, or kept by the other path (``device`` None: the
+        CPU path's arrays)."""
         if self._out is None:
             return
-        past_shape = self._out.shape if isinstance(self._out, np.ndarray) else (*self._out.shape[1:], 3)
-        if tuple(past_shape) != tuple(shape):
+        if device is None:
+            kept = isinstance(self._out, np.ndarray)
+        else:
+            kept = isinstance(self._out, Tensor) and self._out.device == device
+        if not kept or tuple(self._out.shape) != shape:
             self.reset()
-        elif numpy and isinstance(self._out, Tensor):
-            self._source, self._out = (t.permute(1, 2, 0).cpu().numpy() for t in (self._source, self._out))
-        elif not numpy and isinstance(self._out, np.ndarray):
-            self._source, self._out = (
-                torch.from_numpy(a).permute(2, 0, 1).to(device) for a in (self._source, self._out)
-            )
-        elif not numpy and self._out.device != device:
-            self._source, self._out = self._source.to(device), self._out.to(device)
 
     def _luma(self, frame: np.ndarray) -> np.ndarray:
         """The frame's luma (uint8) at the flow's size."""
-        gray = np.clip(frame.astype(np.float32) @ _LUMA, 0, 255).astype(np.uint8)
+        gray = np.clip(frame.astype(np.float32, copy=False) @ _LUMA, 0, 255).astype(np.uint8)
         height, width = gray.shape
         scale = max(min(1.0, self.flow_width / width), _MIN_FLOW_SIDE / min(height, width))
         if scale == 1:

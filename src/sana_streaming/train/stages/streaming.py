@@ -90,8 +90,11 @@ class StreamingStage:
         self.gen_opt, self.gen_sched = make_optimizer(
             self.generator.parameters(), recipe.optim, total_steps=recipe.run.steps
         )
-        self.critic_opt, self.critic_sched = make_optimizer(
-            self.critic.parameters(), recipe.optim, lr=recipe.dmd.critic_lr, total_steps=recipe.run.steps
+        self.critic_opt, self.critic_sched = make_optimizer(  # its scheduler steps critic_ratio times a step
+            self.critic.parameters(),
+            recipe.optim,
+            lr=recipe.dmd.critic_lr,
+            total_steps=recipe.run.steps * recipe.dmd.critic_ratio,
         )
         self.ema = EMA(self.generator, recipe.optim.ema_decay, recipe.optim.ema_start)
         self.sigmas = sigmas_for(STREAMING_TIMESTEPS).to(device)
