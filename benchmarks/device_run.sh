@@ -4,6 +4,8 @@
 # with OUT set to the folder whose files come back. Each step has its own time box, so one slow step cannot
 # eat the others; logs and JSON results go to $OUT. Steps:
 #   tests     the GPU test suite (pytest -m gpu)
+#   tests_stabilize  the temporal filter's GPU tests alone (tests/engine/test_stabilize.py)
+#   stabilizer_cost  the temporal filter's cost a frame on the GPU at 1280x704 and 384x224 (the flow on the CPU apart)
 #   speed     the streaming bench ($SPEED_VARIANTS): FP8 + compile + graphs; with the unrolled depthwise conv, the Triton
 #             GDN, the one-pass Triton activation quantizer; both VAEs
 #   full      the bench's default progression of variants (all-softmax ... Triton + FP8 + compile + graphs)
@@ -82,6 +84,11 @@ for what in "$@"; do
     case $what in
         tests) step tests "${TESTS_SECONDS:-300}" python3 -m pytest -q -m gpu tests -p no:cacheprovider \
             --ignore tests/io --ignore tests/test_cli.py --ignore tests/train/data --ignore tests/vae/test_autoencoder.py ;;
+        tests_stabilize) step tests_stabilize "${TESTS_SECONDS:-120}" python3 -m pytest -q -m gpu \
+            tests/engine/test_stabilize.py -p no:cacheprovider ;;
+        stabilizer_cost)  # the temporal filter's cost a frame on the GPU (benchmarks/stabilizer_cost.py)
+            step stabilizer_cost 120 python3 benchmarks/stabilizer_cost.py --device cuda --clip .data/heldout/bikes.mp4 \
+                --out "$OUT/stabilizer_cost_h200.json" ;;
         speed) step speed 420 $CLI bench --variants ${SPEED_VARIANTS:-fp8+compile+graphs fp8+compile+graphs+unrolled-dwconv \
             fp8+triton-gdn+compile+graphs fp8+triton-quant+compile+graphs} --out "$OUT/bench_h200_speed.json" ;;
         full) step full 560 $CLI bench --out "$OUT/bench_h200.json" ;;
@@ -170,7 +177,7 @@ for what in "$@"; do
             step "eval_$name" 300 $CLI eval-model --model "$EVAL_MODEL" --vae "${VAE_PATH:-.data/tiny_vae}" \
                 --text-encoder features:.data/text.safetensors --clip .data/heldout/bikes.mp4 --quiet \
                 --out "$OUT/eval_$name.json" ;;
-        *) echo "unknown step $what (tests, speed, full, kernels, mpq, pool, batch, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming, eval_model)"; exit 2 ;;
+        *) echo "unknown step $what (tests, tests_stabilize, stabilizer_cost, speed, full, kernels, mpq, pool, batch, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming, eval_model)"; exit 2 ;;
     esac
 done
 

