@@ -11,7 +11,8 @@ edit keeps to its past and the frame-to-frame noise of a small model's decoder a
 (occlusions, new content, scene cuts, flow errors) the new edit passes unchanged. The flow is OpenCV's DIS
 (ultrafast preset) from source ``t`` to source ``t - 1`` on luma, on the CPU, at most ``flow_width`` pixels
 wide. On the CPU OpenCV warps and blends; for a GPU's edit torch does, on the device (its frames never leave it
-before they are filtered). The filter reads only past frames, so it adds no latency.
+before they are filtered), where the luma is computed too: only the gray frames travel to the CPU. The filter
+reads only past frames, so it adds no latency.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# OpenCV's fixed-point RGB-to-gray weights for 8-bit frames (0.299, 0.587, 0.114 in 15 bits, rounded): the device
+# path computes the same luma on the device, bit for bit
+_LUMA_Q15 = (9798, 19235, 3735)
 _MIN_FLOW_SIDE = 32  # DIS crashes on frames under some 32 pixels on a side (OpenCV 4.x): those are enlarged
 
 
@@ -76,7 +79,7 @@ class TemporalStabilizer:
     def _step(self, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
         """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) float32 edit -> filtered, float32."""
         source_f = source.astype(np.float32)
-        gray, current = self._luma(source_f), edited.astype(np.float32, copy=True)
+        gray, current = self._small(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)), edited.astype(np.float32, copy=True)
         self._forget_other(current.shape, None)
         if self.strength > 0 and self._out is not None:
             height, width = current.shape[:2]
@@ -100,8 +103,9 @@ class TemporalStabilizer:
         recursion frame after frame."""
         count, _, height, width = edited.shape
         device = edited.device
-        source = torch.from_numpy(np.ascontiguousarray(sources)).to(device).permute(0, 3, 1, 2).float()
-        grays = [self._luma(frame) for frame in sources]
+        source_u8 = torch.from_numpy(np.ascontiguousarray(sources)).to(device).permute(0, 3, 1, 2)
+        source = source_u8.float()
+        grays = [self._small(gray) for gray in self._luma_torch(source_u8).cpu().numpy()]
         self._forget_other((3, height, width), device)
         previous = [self._source, *source[:-1]]
         past = [i for i in range(count) if previous[i] is not None] if self.strength > 0 else []
@@ -141,9 +145,14 @@ class TemporalStabilizer:
         if not kept or tuple(self._out.shape) != shape:
             self.reset()
 
-    def _luma(self, frame: np.ndarray) -> np.ndarray:
-        """The frame's luma (uint8) at the flow's size."""
-        gray = np.clip(frame.astype(np.float32, copy=False) @ _LUMA, 0, 255).astype(np.uint8)
+    @staticmethod
+    def _luma_torch(frames: Tensor) -> Tensor:
+        """(T, 3, H, W) uint8 frames -> (T, H, W) uint8 luma, on their device, as OpenCV's RGB-to-gray."""
+        r, g, b = frames.int().unbind(1)
+        return ((_LUMA_Q15[0] * r + _LUMA_Q15[1] * g + _LUMA_Q15[2] * b + (1 << 14)) >> 15).to(torch.uint8)
+
+    def _small(self, gray: np.ndarray) -> np.ndarray:
+        """A luma frame (uint8) at the flow's size."""
         height, width = gray.shape
         scale = max(min(1.0, self.flow_width / width), _MIN_FLOW_SIDE / min(height, width))
         if scale == 1:
