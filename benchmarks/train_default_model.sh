@@ -13,6 +13,7 @@
 #   OUT=... bash benchmarks/train_default_model.sh cooldown   # 2 GPUs: the editor with and without a cool-down
 #   RESUME=1 OUT=... bash benchmarks/train_default_model.sh students_on   # then: the students and the decoder on
 #   OUT=... STUDENT=... TEACHER=... bash benchmarks/train_default_model.sh students_more   # 2 GPUs, a fresh machine
+#   OUT=... EDITOR=... bash benchmarks/train_default_model.sh grow   # 2 GPUs: the editor grown to depth 8 and 10
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -285,7 +286,33 @@ case $phase in
             bash $D vae_decoder &
         wait
         if [ -n "${VAE_PSNR:-}" ]; then OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr; fi ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more)"; exit 2 ;;
+    grow)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm: every run goes on): the editor
+        # $EDITOR (the students' teacher) grown to depth 8 (GPU 0) and 10 (GPU 1, beside the shipped VAE's decoder
+        # further), each a copy of it at first (benchmarks/grow_model.py), trained on; EVAL=1 evaluates both after
+        # (GPU, the shipped VAE). Both the editor and its student stopped learning at depth 4 (NOTES, try 8); depth 10
+        # is the deepest whose float16 weights come back (16 MiB a file).
+        mkdir -p "$R/a" "$R/c" "$R/d"
+        shipped=src/sana_streaming/weights/default
+        editor=${EDITOR:?set EDITOR}
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        if [ -z "${RESUME:-}" ]; then
+            for depth in 8 10; do python3 benchmarks/grow_model.py "$editor" "/tmp/editor_depth$depth" --depth $depth; done
+            OUT=$R/a bash $D pairs
+        fi
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/c VAE_PATH=$shipped/vae BI_INIT=/tmp/editor_depth8 BI_SECONDS=$seconds \
+            BI_NAME=editor_depth8 bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=/tmp/editor_depth10 \
+            BI_SECONDS=$seconds BI_NAME=editor_depth10 bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec VAE_SECONDS=$seconds \
+            bash $D vae_decoder &
+        wait
+        if [ -n "${EVAL:-}" ]; then
+            for model in c/editor_depth8 d/editor_depth10; do
+                OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
+            done
+            wait
+        fi ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

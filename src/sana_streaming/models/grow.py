@@ -1,0 +1,60 @@
+"""A deeper editor from a trained one, computing the same function: training goes on with more capacity.
+
+The trained blocks keep their places; the new ones come after them, each an identity at first (the outputs
+of its self-attention, cross-attention and feed-forward branches zero, so every residual branch adds nothing),
+the rest of each new block freshly initialised (:meth:`SanaStreamingTransformer.init_weights`). A zero output
+still receives a gradient (its input is not zero), so the new blocks start learning at the first step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from sana_streaming.models.transformer import SanaStreamingTransformer
+
+
+def grown_softmax_layers(old_depth: int, softmax_layers: tuple[int, ...], depth: int) -> tuple[int, ...]:
+    """The model's softmax blocks, then every fourth new block (the official pattern: 3, 7, 11, ...)."""
+    return tuple(softmax_layers) + tuple(i for i in range(old_depth, depth) if i % 4 == 3)
+
+
+@torch.no_grad()
+def grow_depth(
+    model: SanaStreamingTransformer, depth: int, softmax_layers: tuple[int, ...] | None = None, seed: int = 0
+) -> SanaStreamingTransformer:
+    """``model`` with blocks appended up to ``depth``, equal to it on every input (float32, on the CPU).
+
+    Args:
+        depth: the new number of blocks, more than the model's.
+        softmax_layers: the new model's softmax blocks; the model's own must be among them and every other old
+            block must stay Gated DeltaNet. Default: :func:`grown_softmax_layers`.
+        seed: the new blocks' initialisation.
+    """
+    old = model.cfg
+    if depth <= old.depth:
+        raise ValueError(f"grow_depth: depth {depth} is not more than the model's {old.depth}")
+    layers = grown_softmax_layers(old.depth, old.softmax_layers, depth) if softmax_layers is None else softmax_layers
+    kept = tuple(i for i in layers if i < old.depth)
+    if sorted(kept) != sorted(old.softmax_layers):
+        raise ValueError(
+            f"grow_depth: softmax_layers {tuple(layers)} change the kinds of the trained blocks "
+            f"(softmax in {old.softmax_layers} of the first {old.depth})"
+        )
+    name = f"{old.name.split('-depth')[0]}-depth{depth}"
+    cfg = dataclasses.replace(old, depth=depth, softmax_layers=tuple(sorted(layers)), name=name)
+    torch.manual_seed(seed)
+    grown = SanaStreamingTransformer(cfg)
+    grown.init_weights()
+    state = {name: value.float() for name, value in model.state_dict().items()}
+    missing, unexpected = grown.load_state_dict(state, strict=False)
+    new_prefixes = tuple(f"blocks.{i}." for i in range(old.depth, depth))
+    if unexpected or any(not name.startswith(new_prefixes) for name in missing):
+        raise RuntimeError(f"grow_depth: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for block in grown.blocks[old.depth :]:
+        for output in (block.attn.proj, block.cross_attn.proj, block.mlp.point_conv):
+            for parameter in output.parameters():
+                nn.init.zeros_(parameter)
+    return grown

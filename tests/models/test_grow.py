@@ -1,0 +1,65 @@
+"""A deeper editor grown from a trained one computes the same function, streaming included, and its new blocks
+learn from the first step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
+from sana_streaming.models.grow import grow_depth, grown_softmax_layers
+from sana_streaming.models.state import CacheWindow
+
+ATOL = 1e-5  # float32: the same operations in the same order; only the new blocks' zero branches are added
+
+
+def _inputs(model, frames: int = 6):
+    """Latents, source latents and caption features (each model encodes them for its own blocks)."""
+    gen = torch.Generator().manual_seed(3)
+    cfg = model.cfg
+    x = torch.randn(1, cfg.in_channels, frames, 4, 6, generator=gen)
+    source = torch.randn(1, cfg.source_channels, frames, 4, 6, generator=gen)
+    return x, source, torch.randn(1, 5, cfg.caption_channels, generator=gen)
+
+
+def test_the_default_places_of_the_new_softmax_blocks():
+    assert grown_softmax_layers(4, (3,), 8) == (3, 7)
+    assert grown_softmax_layers(4, (1, 3), 12) == (1, 3, 7, 11)
+    assert grown_softmax_layers(4, (3,), 6) == (3,)
+
+
+@torch.no_grad()
+def test_a_grown_model_equals_the_trained_one_on_whole_clips_and_streams(small_model):
+    grown = grow_depth(small_model, 8).eval()
+    assert grown.cfg.depth == 8 and grown.cfg.softmax_layers == (1, 3, 7) and grown.cfg.name == "test-small-depth8"
+    x, source, caption = _inputs(small_model)
+    models = (small_model, grown)
+    texts = [m.encode_text(caption) for m in models]
+    for chunks in (None, (3, 3)):  # the bidirectional form and the chunk-causal one
+        out = [m(x, source, 0.7, t, chunks=chunks) for m, t in zip(models, texts, strict=True)]
+        torch.testing.assert_close(out[1], out[0], atol=ATOL, rtol=0)
+    config = SamplerConfig(chunk_frames=3, window=CacheWindow(3))
+    streams = [StreamingSampler(m, config) for m in models]
+    states = [s.init_state(1, (4, 6), 3) for s in streams]
+    for c in range(4):  # through the caches (GDN states, softmax K/V, temporal context), the new blocks' too
+        noise = torch.randn(1, small_model.cfg.in_channels, 3, 4, 6, generator=torch.Generator().manual_seed(c))
+        chunk = source[:, :, 3 * (c % 2) : 3 * (c % 2) + 3]
+        out = [s.denoise_chunk(noise, chunk, t, st) for s, t, st in zip(streams, texts, states, strict=True)]
+        torch.testing.assert_close(out[1], out[0], atol=ATOL, rtol=0)
+    assert states[1].num_chunks == 4
+
+
+def test_the_new_blocks_learn_from_the_first_step(small_model):
+    grown = grow_depth(small_model, 6).train()
+    x, source, caption = _inputs(small_model)
+    grown(x, source, 0.5, grown.encode_text(caption)).square().mean().backward()
+    for block in grown.blocks[4:]:
+        for output in (block.attn.proj, block.cross_attn.proj, block.mlp.point_conv):
+            assert all(p.grad is not None and p.grad.abs().max() > 0 for p in output.parameters())
+
+
+def test_bad_growth_is_refused(small_model):
+    with pytest.raises(ValueError, match="not more than"):
+        grow_depth(small_model, 4)
+    with pytest.raises(ValueError, match="change the kinds"):
+        grow_depth(small_model, 8, softmax_layers=(3, 7))  # block 1 was softmax
