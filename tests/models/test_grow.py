@@ -58,6 +58,15 @@ def test_the_new_blocks_learn_from_the_first_step(small_model):
             assert all(p.grad is not None and p.grad.abs().max() > 0 for p in output.parameters())
 
 
+def test_growth_is_seeded_and_leaves_the_callers_random_state_alone(small_model):
+    before = torch.random.get_rng_state()
+    a, b = grow_depth(small_model, 6, seed=1), grow_depth(small_model, 6, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    torch.testing.assert_close(a.state_dict(), b.state_dict(), atol=0, rtol=0)
+    c = grow_depth(small_model, 6, seed=2)
+    assert not torch.equal(c.blocks[5].attn.v.weight, a.blocks[5].attn.v.weight)
+
+
 def test_bad_growth_is_refused(small_model):
     with pytest.raises(ValueError, match="not more than"):
         grow_depth(small_model, 4)

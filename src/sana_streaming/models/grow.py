@@ -45,9 +45,10 @@ def grow_depth(
         )
     name = f"{old.name.split('-depth')[0]}-depth{depth}"
     cfg = dataclasses.replace(old, depth=depth, softmax_layers=tuple(sorted(layers)), name=name)
-    torch.manual_seed(seed)
-    grown = SanaStreamingTransformer(cfg)
-    grown.init_weights()
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(seed)
+        grown = SanaStreamingTransformer(cfg)
+        grown.init_weights()
     state = {name: value.float() for name, value in model.state_dict().items()}
     missing, unexpected = grown.load_state_dict(state, strict=False)
     new_prefixes = tuple(f"blocks.{i}." for i in range(old.depth, depth))
