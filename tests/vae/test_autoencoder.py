@@ -14,6 +14,9 @@ from sana_streaming.vae.diffusers_vae import DiffusersLTX2VAE
 diffusers = pytest.importorskip("diffusers")
 
 STREAM_REL = 1e-5  # fp32 relative error (||a - b|| / ||b||) allowed for chunked vs whole-clip passes
+# ours against the diffusers-layout reference, float32: on the CPU our convs call oneDNN directly
+# (vae.layers.conv3d) where the reference's nn.Conv3d may take PyTorch's reference kernel, summing in another order
+REFERENCE_ATOL = 5e-5
 
 SMALL_32X = VAEConfig(
     latent_channels=8,
@@ -78,9 +81,9 @@ def test_same_keys_encode_and_bidirectional_decode_as_diffusers(cfg):
     s, t = cfg.spatial_compression, cfg.temporal_compression
     video = torch.rand(1, 3, 1 + 2 * t, 2 * s, 3 * s) * 2 - 1
     expected = reference.encode(video).latent_dist.mode()
-    torch.testing.assert_close(ours.encode(video), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.encode(video), expected, atol=REFERENCE_ATOL, rtol=1e-5)
     z = torch.randn(1, cfg.latent_channels, 3, 2, 3)
-    torch.testing.assert_close(ours.decode(z), reference.decode(z).sample, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.decode(z), reference.decode(z).sample, atol=REFERENCE_ATOL, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cfg", [SMALL_32X, get_vae_config("tiny")], ids=["32x", "tiny-16x"])
@@ -91,7 +94,7 @@ def test_chunked_decode_equals_whole_causal_decode(cfg, chunks):
     z = torch.randn(1, cfg.latent_channels, sum(chunks), 2, 3)
     whole = ours.decode(z)
     assert whole.shape[2] == 1 + cfg.temporal_compression * (sum(chunks) - 1)
-    torch.testing.assert_close(whole, reference.decode(z).sample, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(whole, reference.decode(z).sample, atol=REFERENCE_ATOL, rtol=1e-5)
     cache = ours.decoder_stream()
     parts, start = [], 0
     for size in chunks:

@@ -94,7 +94,22 @@ class CausalConv3d(nn.Module):
             x = torch.cat([x[:, :, :1], x[:, :, :1], x], dim=2)
         else:
             x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], dim=2)
-        return self.conv(x)
+        return conv3d(self.conv, x)
+
+
+def conv3d(conv: nn.Conv3d, x: Tensor) -> Tensor:
+    """``conv(x)``, for float32 inference on the CPU through oneDNN directly: PyTorch's own choice of kernel
+    sends many of the VAE's shapes (64 or 128 channels at 1/8 or 1/16 of the frame) to its slow reference
+    conv3d, about 5x slower, and the VAE's whole chunk about 25% (equal within float32 rounding)."""
+    fast = x.device.type == "cpu" and x.dtype == conv.weight.dtype == torch.float32
+    fast = fast and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    if not fast or conv.groups != 1 or (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)):
+        return conv(x)
+    padding = list(conv.padding)
+    if conv.padding_mode != "zeros":
+        x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        padding = [0, 0, 0]
+    return torch.ops.aten.mkldnn_convolution(x, conv.weight, conv.bias, padding, conv.stride, conv.dilation, 1)
 
 
 class ResnetBlock(nn.Module):
