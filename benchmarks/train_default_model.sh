@@ -299,7 +299,9 @@ case $phase in
         editor=${EDITOR:?set EDITOR}
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
         if [ -z "${RESUME:-}" ]; then
-            for depth in 8 10; do python3 benchmarks/grow_model.py "$editor" "/tmp/editor_depth$depth" --depth $depth; done
+            for depth in 8 10; do  # device_run.sh sets PYTHONPATH for its own steps only
+                PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py "$editor" "/tmp/editor_depth$depth" --depth $depth
+            done
             OUT=$R/a bash $D pairs
         fi
         CUDA_VISIBLE_DEVICES=0 OUT=$R/c VAE_PATH=$shipped/vae BI_INIT=/tmp/editor_depth8 BI_SECONDS=$seconds \
