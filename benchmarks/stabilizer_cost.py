@@ -22,7 +22,7 @@ import torch
 from family_runs import save_rows
 
 from sana_streaming.commands.common import sample_inputs
-from sana_streaming.engine.stabilize import TemporalStabilizer
+from sana_streaming.engine.stabilize import TemporalStabilizer, gray_for_flow
 from sana_streaming.eval.report import load_clip
 
 
@@ -68,7 +68,7 @@ def main() -> None:
         for frame in frames:
             np.clip(frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32), 0, 255).astype(np.uint8)
         float_luma = (time.perf_counter() - began) / len(frames)
-        grays = [stabilizer._small(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)) for frame in frames]
+        grays = [gray_for_flow(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), stabilizer.flow_width) for frame in frames]
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         began = time.perf_counter()
         for current, previous in zip(grays[1:], grays[:-1], strict=True):

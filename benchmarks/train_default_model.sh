@@ -14,7 +14,7 @@
 #   RESUME=1 OUT=... bash benchmarks/train_default_model.sh students_on   # then: the students and the decoder on
 #   OUT=... STUDENT=... TEACHER=... bash benchmarks/train_default_model.sh students_more   # 2 GPUs, a fresh machine
 #   OUT=... EDITOR=... bash benchmarks/train_default_model.sh grow   # 2 GPUs: the editor grown to depth 8 and 10,
-#       the decoder with a stronger frame-difference term
+#       the decoder with a stronger frame-difference term and with the motion-aware one
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -290,11 +290,12 @@ case $phase in
     grow)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm: every run goes on): the editor
         # $EDITOR (the students' teacher) grown to depth 8 (GPU 0) and 10 (GPU 1, beside the shipped VAE's decoder
         # further with the frame-difference term at $DEC_TEMPORAL, default 2, against the recipe's 0.5: even a
-        # perfect editor is held above the warp-ratio target by the VAE's flicker), each editor a copy of $EDITOR
+        # perfect editor is held above the warp-ratio target by the VAE's flicker; on GPU 0 the same decoder with
+        # the motion-aware term, vae_train.warped_temporal = $DEC_WARPED, default 2), each editor a copy of $EDITOR
         # at first (benchmarks/grow_model.py), trained on; EVAL=1 evaluates both after (GPU, the shipped VAE). Both
         # the editor and its student stopped learning at depth 4 (NOTES, try 8); depth 10 is the deepest whose
         # float16 weights come back (16 MiB a file).
-        mkdir -p "$R/a" "$R/c" "$R/d"
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/d"
         shipped=src/sana_streaming/weights/default
         editor=${EDITOR:?set EDITOR}
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
@@ -306,6 +307,8 @@ case $phase in
         fi
         CUDA_VISIBLE_DEVICES=0 OUT=$R/c VAE_PATH=$shipped/vae BI_INIT=/tmp/editor_depth8 BI_SECONDS=$seconds \
             BI_NAME=editor_depth8 bash $D bidirectional &
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/b VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_warped VAE_SECONDS=$seconds \
+            VAE_ARGS="vae_train.warped_temporal=${DEC_WARPED:-2.0}" bash $D vae_decoder &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=/tmp/editor_depth10 \
             BI_SECONDS=$seconds BI_NAME=editor_depth10 bash $D bidirectional &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_temporal \

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sana_streaming.engine.stabilize import TemporalStabilizer
+from sana_streaming.engine.stabilize import TemporalStabilizer, luma
 
 
 def _texture(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -153,5 +153,5 @@ def test_a_gpu_edit_is_filtered_on_the_gpu_as_on_the_cpu():
 def test_the_device_luma_is_opencvs():
     frames = np.random.default_rng(8).integers(0, 256, (3, 40, 50, 3), dtype=np.uint8)
     frames[0, 0, :4] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0]]  # the extremes
-    luma = TemporalStabilizer._luma_torch(torch.from_numpy(frames).permute(0, 3, 1, 2)).numpy()
-    np.testing.assert_array_equal(luma, np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]))
+    gray = luma(torch.from_numpy(frames).permute(0, 3, 1, 2)).numpy()
+    np.testing.assert_array_equal(gray, np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]))

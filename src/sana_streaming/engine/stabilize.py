@@ -29,6 +29,35 @@ _LUMA_Q15 = (9798, 19235, 3735)
 _MIN_FLOW_SIDE = 32  # DIS crashes on frames under some 32 pixels on a side (OpenCV 4.x): those are enlarged
 
 
+def luma(frames: Tensor) -> Tensor:
+    """(T, 3, H, W) uint8 RGB frames -> (T, H, W) uint8 luma, on their device, bit for bit OpenCV's RGB-to-gray."""
+    r, g, b = frames.int().unbind(1)
+    return ((_LUMA_Q15[0] * r + _LUMA_Q15[1] * g + _LUMA_Q15[2] * b + (1 << 14)) >> 15).to(torch.uint8)
+
+
+def gray_for_flow(gray: np.ndarray, flow_width: int) -> np.ndarray:
+    """A luma frame (uint8) at the flow's size: at most ``flow_width`` wide, at least 32 pixels on a side."""
+    height, width = gray.shape
+    scale = max(min(1.0, flow_width / width), _MIN_FLOW_SIDE / min(height, width))
+    if scale == 1:
+        return gray
+    return cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+
+
+def flow_grid(flows: Tensor, height: int, width: int) -> Tensor:
+    """grid_sample's (N, H, W, 2) grid (align_corners=True) from flows (N, 2, h, w) at the flow's size, in its
+    pixels: sampling frame ``t - 1`` with it carries that frame onto frame ``t``."""
+    small_h, small_w = flows.shape[-2:]
+    if (small_h, small_w) != (height, width):
+        flows = F.interpolate(flows, size=(height, width), mode="bilinear", align_corners=False)
+        flows = flows * torch.tensor([width / small_w, height / small_h], device=flows.device).view(1, 2, 1, 1)
+    ys = torch.arange(height, device=flows.device, dtype=torch.float32).view(1, height, 1)
+    xs = torch.arange(width, device=flows.device, dtype=torch.float32).view(1, 1, width)
+    x = (xs + flows[:, 0]) * (2 / max(width - 1, 1)) - 1
+    y = (ys + flows[:, 1]) * (2 / max(height - 1, 1)) - 1
+    return torch.stack([x, y], dim=-1)
+
+
 class TemporalStabilizer:
     """One stream's filter: give it each chunk (or frame) of (source, edit) in order; :meth:`reset` between
     streams.
@@ -79,7 +108,8 @@ class TemporalStabilizer:
     def _step(self, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
         """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) float32 edit -> filtered, float32."""
         source_f = source.astype(np.float32)
-        gray, current = self._small(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)), edited.astype(np.float32, copy=True)
+        gray = gray_for_flow(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), self.flow_width)
+        current = edited.astype(np.float32, copy=True)
         self._forget_other(current.shape, None)
         if self.strength > 0 and self._out is not None:
             height, width = current.shape[:2]
@@ -105,14 +135,14 @@ class TemporalStabilizer:
         device = edited.device
         source_u8 = torch.from_numpy(np.ascontiguousarray(sources)).to(device).permute(0, 3, 1, 2)
         source = source_u8.float()
-        grays = [self._small(gray) for gray in self._luma_torch(source_u8).cpu().numpy()]
+        grays = [gray_for_flow(gray, self.flow_width) for gray in luma(source_u8).cpu().numpy()]
         self._forget_other((3, height, width), device)
         previous = [self._source, *source[:-1]]
         past = [i for i in range(count) if previous[i] is not None] if self.strength > 0 else []
         grids, weights = {}, {}
         if past:
             flows = [self._dis.calc(grays[i], grays[i - 1] if i else self._gray, None) for i in past]
-            grid = self._grid(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(device), height, width)
+            grid = flow_grid(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(device), height, width)
             landed = F.grid_sample(
                 torch.stack([previous[i] for i in past]), grid, "bilinear", "border", align_corners=True
             )
@@ -144,30 +174,3 @@ class TemporalStabilizer:
             kept = isinstance(self._out, Tensor) and self._out.device == device
         if not kept or tuple(self._out.shape) != shape:
             self.reset()
-
-    @staticmethod
-    def _luma_torch(frames: Tensor) -> Tensor:
-        """(T, 3, H, W) uint8 frames -> (T, H, W) uint8 luma, on their device, as OpenCV's RGB-to-gray."""
-        r, g, b = frames.int().unbind(1)
-        return ((_LUMA_Q15[0] * r + _LUMA_Q15[1] * g + _LUMA_Q15[2] * b + (1 << 14)) >> 15).to(torch.uint8)
-
-    def _small(self, gray: np.ndarray) -> np.ndarray:
-        """A luma frame (uint8) at the flow's size."""
-        height, width = gray.shape
-        scale = max(min(1.0, self.flow_width / width), _MIN_FLOW_SIDE / min(height, width))
-        if scale == 1:
-            return gray
-        return cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-
-    @staticmethod
-    def _grid(flows: Tensor, height: int, width: int) -> Tensor:
-        """grid_sample's (N, H, W, 2) grid (align_corners=True) from flows at the flow's size, in its pixels."""
-        small_h, small_w = flows.shape[-2:]
-        if (small_h, small_w) != (height, width):
-            flows = F.interpolate(flows, size=(height, width), mode="bilinear", align_corners=False)
-            flows = flows * torch.tensor([width / small_w, height / small_h], device=flows.device).view(1, 2, 1, 1)
-        ys = torch.arange(height, device=flows.device, dtype=torch.float32).view(1, height, 1)
-        xs = torch.arange(width, device=flows.device, dtype=torch.float32).view(1, 1, width)
-        x = (xs + flows[:, 0]) * (2 / max(width - 1, 1)) - 1
-        y = (ys + flows[:, 1]) * (2 / max(height - 1, 1)) - 1
-        return torch.stack([x, y], dim=-1)

@@ -123,6 +123,7 @@ class VAETrainConfig:
     haar: float = 0.5
     kl: float = 1e-6
     temporal: float = 0.0  # frame-to-frame differences (ReconstructionLoss): against flicker
+    warped_temporal: float = 0.0  # the same along the target's motion (ReconstructionLoss.warped_temporal)
     # pairs: the share of samples that are the edited video instead of the source. The decoder must reconstruct
     # what the editor makes; trained on sources alone, the tiny VAE kept 14 dB of posterize's ground truth.
     edited: float = 0.0

@@ -6,9 +6,13 @@ epsilon squared (1e-12) underflows in float16, and the sums over a clip are long
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -108,6 +112,54 @@ def perceptual_per_frame(net: PerceptualNet, x: Tensor, y: Tensor) -> Tensor:
     return net(frames_x, frames_y).float().mean()
 
 
+def motion_grids(target: Tensor, flow_width: int = 384) -> Tensor:
+    """grid_sample grids (B * (T - 1), H, W, 2) that carry each frame ``t`` of ``target`` (B, 3, T, H, W), in
+    [-1, 1], onto frame ``t + 1`` along the target's own motion: OpenCV's DIS flow (ultrafast) on its luma, on the
+    CPU, as the editor's temporal filter computes it (``engine.stabilize``); the clips in threads."""
+    from sana_streaming.engine.stabilize import flow_grid, gray_for_flow, luma
+
+    batch, channels, frames, height, width = target.shape
+    if channels != 3:
+        raise ValueError(f"motion_grids needs RGB videos, got {channels} channels")
+    pixels = ((target.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    grays = luma(pixels.transpose(1, 2).flatten(0, 1)).view(batch, frames, height, width).cpu().numpy()
+
+    def clip_flows(clip: np.ndarray) -> list[np.ndarray]:  # a thread per clip (OpenCV releases the GIL)
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # not shareable between threads
+        small = [gray_for_flow(gray, flow_width) for gray in clip]
+        return [dis.calc(small[t + 1], small[t], None) for t in range(frames - 1)]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(batch, os.cpu_count() or 1))) as pool:
+        flows = [flow for clip in pool.map(clip_flows, grays) for flow in clip]
+    return flow_grid(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(target.device), height, width)
+
+
+def warped_change(recon: Tensor, target: Tensor, eps: float = 1e-6, tolerance: float = 0.16) -> Tensor:
+    """Charbonnier between the reconstruction's and the target's change from frame ``t``, carried along the
+    target's motion (:func:`motion_grids`), to frame ``t + 1``: the flicker a warp error measures, which moving
+    content does not cause. Each pixel weighs ``exp(-(e / tolerance) ** 2)``, ``e`` the target's own change there
+    (mean over channels, [-1, 1] scale; 0.16 is the filter's 20 levels of 255): occlusions and scene cuts, where
+    the flow cannot be followed, weigh nothing.
+
+    Args:
+        recon, target: (B, 3, T, H, W) videos in [-1, 1], T >= 2.
+
+    Returns:
+        A float32 scalar (the weighted mean over pixels and channels).
+    """
+    grid = motion_grids(target)
+
+    def change(video: Tensor) -> Tensor:
+        previous = video[:, :, :-1].transpose(1, 2).flatten(0, 1).float()  # (B * (T - 1), C, H, W)
+        current = video[:, :, 1:].transpose(1, 2).flatten(0, 1).float()
+        return F.grid_sample(previous, grid, "bilinear", "border", align_corners=True) - current
+
+    of_recon, of_target = change(recon), change(target)
+    weight = torch.exp(-((of_target.abs().mean(1, keepdim=True) / tolerance) ** 2)).detach()
+    distance = torch.sqrt((of_recon - of_target) ** 2 + eps * eps)
+    return (weight * distance).sum() / (weight.sum() * distance.shape[1]).clamp_min(1e-12)
+
+
 @dataclass(frozen=True)
 class ReconstructionLoss:
     """Weighted sum of the autoencoder reconstruction terms (the lambdas of paper_notes 3.6, not published).
@@ -125,6 +177,8 @@ class ReconstructionLoss:
             per-frame loss leaves each frame's error free to change from frame to frame, which a video shows as
             flicker (the tiny VAE's reconstruction of a held-out clip had twice the clip's own warp error); this
             term charges that change directly. Ours, not the paper's.
+        warped_temporal 0.0: the same along the target's motion (:func:`warped_change`): on moving content the
+            plain term also charges the error's move with the content, this one only its flicker. Ours.
         perceptual 0.0: LPIPS-Alex in the paper; no network with weights ships offline, so the caller passes one
             as ``perceptual_net`` (frozen, see :func:`perceptual_per_frame`) together with a positive weight.
         eps: the Charbonnier epsilon.
@@ -134,6 +188,7 @@ class ReconstructionLoss:
     haar: float = 0.5
     kl: float = 1e-6
     temporal: float = 0.0
+    warped_temporal: float = 0.0
     perceptual: float = 0.0
     perceptual_net: PerceptualNet | None = None
     eps: float = 1e-6
@@ -144,6 +199,7 @@ class ReconstructionLoss:
             "haar": self.haar,
             "kl": self.kl,
             "temporal": self.temporal,
+            "warped_temporal": self.warped_temporal,
             "perceptual": self.perceptual,
         }
         negative = [f"{k}={v}" for k, v in weights.items() if v < 0]
@@ -179,6 +235,9 @@ class ReconstructionLoss:
         if self.temporal > 0 and recon.shape[2] > 1:
             parts["temporal"] = charbonnier(recon.diff(dim=2), target.diff(dim=2), self.eps)
             total = total + self.temporal * parts["temporal"]
+        if self.warped_temporal > 0 and recon.shape[2] > 1:
+            parts["warped_temporal"] = warped_change(recon, target, self.eps)
+            total = total + self.warped_temporal * parts["warped_temporal"]
         if self.kl > 0 and mean is not None and logvar is not None:
             parts["kl"] = kl_divergence(mean, logvar)
             total = total + self.kl * parts["kl"]

@@ -44,7 +44,13 @@ class VAEStage:
         cfg = recipe.vae_train
         if not 0.0 <= cfg.edited <= 1.0:
             raise ValueError(f"vae_train.edited is a share of the samples, between 0 and 1; got {cfg.edited}")
-        self.loss = ReconstructionLoss(charbonnier=cfg.charbonnier, haar=cfg.haar, kl=cfg.kl, temporal=cfg.temporal)
+        self.loss = ReconstructionLoss(
+            charbonnier=cfg.charbonnier,
+            haar=cfg.haar,
+            kl=cfg.kl,
+            temporal=cfg.temporal,
+            warped_temporal=cfg.warped_temporal,
+        )
         if cfg.decoder and cfg.mode != "decoder":
             raise ValueError("vae_train.decoder replaces a trained VAE's decoder: it needs vae_train.mode = 'decoder'")
         if cfg.mode == "distill":
