@@ -14,9 +14,6 @@ from sana_streaming.vae.diffusers_vae import DiffusersLTX2VAE
 diffusers = pytest.importorskip("diffusers")
 
 STREAM_REL = 1e-5  # fp32 relative error (||a - b|| / ||b||) allowed for chunked vs whole-clip passes
-# ours against the diffusers-layout reference, float32: on the CPU our convs call oneDNN directly
-# (vae.layers.conv3d) where the reference's nn.Conv3d may take PyTorch's reference kernel, summing in another order
-REFERENCE_ATOL = 5e-5
 
 SMALL_32X = VAEConfig(
     latent_channels=8,
@@ -69,32 +66,45 @@ def random_pair(cfg: VAEConfig, seed: int = 0, decoder_causal: bool = False):
     return reference, ours
 
 
+@pytest.fixture
+def same_conv_kernels():
+    """Ours against the reference with the same conv kernels: on the CPU our convs call oneDNN directly
+    (vae.layers.conv3d, tested against nn.Conv3d in test_layers_conv.py) where the reference's nn.Conv3d may take
+    PyTorch's own kernel, summing in another order. Without oneDNN both take PyTorch's."""
+    enabled = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = enabled
+
+
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
 @pytest.mark.parametrize("cfg", [SMALL_32X, get_vae_config("tiny")], ids=["32x", "tiny-16x"])
 @torch.no_grad()
-def test_same_keys_encode_and_bidirectional_decode_as_diffusers(cfg):
+def test_same_keys_encode_and_bidirectional_decode_as_diffusers(cfg, same_conv_kernels):
     reference, ours = random_pair(cfg)
     assert set(ours.state_dict()) == set(reference.state_dict())
     s, t = cfg.spatial_compression, cfg.temporal_compression
     video = torch.rand(1, 3, 1 + 2 * t, 2 * s, 3 * s) * 2 - 1
     expected = reference.encode(video).latent_dist.mode()
-    torch.testing.assert_close(ours.encode(video), expected, atol=REFERENCE_ATOL, rtol=1e-5)
+    torch.testing.assert_close(ours.encode(video), expected, atol=1e-5, rtol=1e-5)
     z = torch.randn(1, cfg.latent_channels, 3, 2, 3)
-    torch.testing.assert_close(ours.decode(z), reference.decode(z).sample, atol=REFERENCE_ATOL, rtol=1e-5)
+    torch.testing.assert_close(ours.decode(z), reference.decode(z).sample, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cfg", [SMALL_32X, get_vae_config("tiny")], ids=["32x", "tiny-16x"])
 @pytest.mark.parametrize("chunks", [(3, 3, 3, 3), (1, 1, 2, 5, 3), (5, 7)])
 @torch.no_grad()
-def test_chunked_decode_equals_whole_causal_decode(cfg, chunks):
+def test_chunked_decode_equals_whole_causal_decode(cfg, chunks, same_conv_kernels):
     reference, ours = random_pair(cfg, decoder_causal=True)
     z = torch.randn(1, cfg.latent_channels, sum(chunks), 2, 3)
     whole = ours.decode(z)
     assert whole.shape[2] == 1 + cfg.temporal_compression * (sum(chunks) - 1)
-    torch.testing.assert_close(whole, reference.decode(z).sample, atol=REFERENCE_ATOL, rtol=1e-5)
+    torch.testing.assert_close(whole, reference.decode(z).sample, atol=1e-5, rtol=1e-5)
     cache = ours.decoder_stream()
     parts, start = [], 0
     for size in chunks:

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sana_streaming.engine.stabilize import flow_grid, gray_for_flow, luma
+
 PerceptualNet = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -116,8 +118,6 @@ def motion_grids(target: Tensor, flow_width: int = 384) -> Tensor:
     """grid_sample grids (B * (T - 1), H, W, 2) that carry each frame ``t`` of ``target`` (B, 3, T, H, W), in
     [-1, 1], onto frame ``t + 1`` along the target's own motion: OpenCV's DIS flow (ultrafast) on its luma, on the
     CPU, as the editor's temporal filter computes it (``engine.stabilize``); the clips in threads."""
-    from sana_streaming.engine.stabilize import flow_grid, gray_for_flow, luma
-
     batch, channels, frames, height, width = target.shape
     if channels != 3:
         raise ValueError(f"motion_grids needs RGB videos, got {channels} channels")
