@@ -90,7 +90,7 @@ class TemporalStabilizer:
         """One frame: the filtered edit, (H, W, 3) uint8, from its source and edit (both (H, W, 3) uint8)."""
         if source.shape != edited.shape:
             raise ValueError(f"stabilizer: source {source.shape} and edit {edited.shape} differ in shape")
-        return np.clip(np.rint(self._step(source, edited.astype(np.float32))), 0, 255).astype(np.uint8)
+        return np.clip(np.rint(self._step(source, edited)), 0, 255).astype(np.uint8)
 
     def chunk(self, sources: np.ndarray, edited: Tensor) -> Tensor:
         """Consecutive frames: ``sources`` (T, H, W, 3) uint8 and ``edited`` (T, 3, H, W) float on the 0-255
@@ -106,7 +106,8 @@ class TemporalStabilizer:
         return torch.from_numpy(out).permute(0, 3, 1, 2)
 
     def _step(self, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
-        """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) float32 edit -> filtered, float32."""
+        """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) edit (uint8 or float32, not modified) ->
+        filtered, float32."""
         source_f = source.astype(np.float32)
         gray = gray_for_flow(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), self.flow_width)
         current = edited.astype(np.float32, copy=True)
