@@ -35,7 +35,8 @@
 #   eval_model  eval-model on $EVAL_MODEL with $VAE_PATH (default .data/tiny_vae) on the held-out clip
 #   streaming the tiny streaming student (DMD, Cycle-Reverse weight $CRR, default 0.5) for $ST_SECONDS seconds on
 #             the long videos (run `long` first), this call's or the carried (.data/) VAE and bidirectional editor
-#             (or $VAE_PATH and $TEACHER); $ST_NAME names it (default tiny_streaming_crr05 for CRR 0.5)
+#             (or $VAE_PATH and $TEACHER); $ST_NAME names it (default tiny_streaming_crr05 for CRR 0.5); ST_MANIFEST
+#             another manifest (the pairs' for the regression term: ST_ARGS="dmd.regression=1 dmd.weight=0")
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
 # VAE_ARGS, BI_ARGS and ST_ARGS add overrides to those trainings' commands (e.g. VAE_ARGS="optim.lr=6e-4");
 # VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
@@ -166,7 +167,7 @@ for what in "$@"; do
             name=${ST_NAME:-tiny_streaming_crr${crr//./}}
             fresh "/tmp/runs/$name"
             step "${name}_train" $((${ST_SECONDS:-480} + 90)) $CLI train recipes/tiny_streaming.toml \
-                data.manifest=/tmp/data/long/manifest.jsonl vae.path="$vae_path" dmd.teacher="$teacher" \
+                data.manifest="${ST_MANIFEST:-/tmp/data/long/manifest.jsonl}" vae.path="$vae_path" dmd.teacher="$teacher" \
                 dmd.reverse_weight="$crr" "text.encoder='features:.data/text.safetensors'" \
                 run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
                 run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} \

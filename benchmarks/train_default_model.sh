@@ -15,6 +15,8 @@
 #   OUT=... STUDENT=... TEACHER=... bash benchmarks/train_default_model.sh students_more   # 2 GPUs, a fresh machine
 #   OUT=... EDITOR=... bash benchmarks/train_default_model.sh grow   # 2 GPUs: the editor grown to depth 8 and 10,
 #       the decoder with a stronger frame-difference term and with the motion-aware one
+#   OUT=... bash benchmarks/train_default_model.sh regress   # 2 GPUs: the shipped student (and grown to depth 8)
+#       trained by regression on the ground-truth edits, beside the decoder lanes of grow
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -320,7 +322,37 @@ case $phase in
             done
             wait
         fi ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow)"; exit 2 ;;
+    regress)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm): the shipped student trained on
+        # by regression on the ground-truth edits (dmd.weight=0 dmd.regression=1: no teacher, no critic), grown to
+        # depth 8 (GPU 0) and as it is (GPU 1), on pairs of 81 frames (the rollout's 11 latent frames), at
+        # $REG_LR (default 1e-4) and batch 4; beside them the decoder lanes of `grow` (a: the frame-difference term
+        # at $DEC_TEMPORAL, b: the motion-aware one at $DEC_WARPED). EVAL=1 evaluates both students after (GPU).
+        mkdir -p "$R/a" "$R/b" "$R/e" "$R/f"
+        shipped=src/sana_streaming/weights/default
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        if [ -z "${RESUME:-}" ]; then
+            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_depth8 --depth 8
+            OUT=$R/a PAIRS_FRAMES=81 bash $D pairs
+        fi
+        regress="dmd.weight=0 dmd.regression=1 optim.lr=${REG_LR:-1e-4} optim.warmup_steps=50"
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/e VAE_PATH=$shipped/vae ST_INIT=/tmp/student_depth8 ST_SECONDS=$seconds \
+            ST_NAME=student_reg_depth8 CRR=0 ST_BATCH=4 ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
+            bash $D streaming &
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/b VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_warped VAE_SECONDS=$seconds \
+            VAE_ARGS="vae_train.warped_temporal=${DEC_WARPED:-2.0}" bash $D vae_decoder &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/f VAE_PATH=$shipped/vae ST_INIT=$shipped/model ST_SECONDS=$seconds \
+            ST_NAME=student_reg_depth4 CRR=0 ST_BATCH=4 ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
+            bash $D streaming &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_temporal \
+            VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=${DEC_TEMPORAL:-2.0}" bash $D vae_decoder &
+        wait
+        if [ -n "${EVAL:-}" ]; then
+            for model in e/student_reg_depth8 f/student_reg_depth4; do
+                OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
+            done
+            wait
+        fi ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

@@ -33,6 +33,9 @@ def test_overrides_use_toml_values_and_bare_strings():
         ("[run\n", [], "not valid TOML"),
         ("[run]\nstage = 'bidirectional'\n", ["run.parallel=zero"], "parallel must be ddp or fsdp"),
         ("[run]\nstage = 'vae'\n", ["run.parallel=fsdp"], "fsdp is for the DiT stages"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.weight=0"], r"weight and regression must be >= 0 and not both 0"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.regression=-1"], r"weight and regression must be >= 0"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.weight=0", "dmd.regression=1"], r"weight = 0 .* needs \[model\] init"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):

@@ -1,4 +1,5 @@
-"""Stage 2 (Self-Forcing + DMD + Cycle-Reverse) on the CPU: which parameters learn, the ablation switch, resume."""
+"""Stage 2 (Self-Forcing + DMD + Cycle-Reverse + regression) on the CPU: which parameters learn, the ablation
+switch, the teacher-free regression, resume."""
 
 from __future__ import annotations
 
@@ -89,10 +90,12 @@ def test_cycle_reverse_adds_its_gradient_and_can_be_switched_off(tmp_path):
             dataset=long_videos(1),
             **stage_parts(),
         )
-        numbers, source, conds = stage._batch(0)
+        numbers, source, conds, target = stage._batch(0)
+        assert target is None  # no regression term: the edits are not read
         text = stage.generator.encode_text(*conds["forward"])
         reverse = stage.generator.encode_text(*conds["reverse"]) if weight else None
-        generated, reverse_loss = stage.rollout(source, text, reverse, stage._gens(numbers, 5, 0), grad=True)
+        generated, reverse_loss, regression = stage.rollout(source, text, reverse, stage._gens(numbers, 5, 0), True)
+        assert regression is None
         loss = stage.dmd_loss(generated, source, conds, stage._gens(numbers, 6, 0))
         if weight:
             assert reverse_loss is not None and torch.isfinite(reverse_loss) and reverse_loss.requires_grad
@@ -122,3 +125,109 @@ def test_streaming_stage_resumes_exactly(tmp_path):
     for a, b in zip(full[2:], resumed, strict=True):
         for key in ("loss", "loss_dmd", "loss_critic", "loss_reverse"):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
+
+
+def long_pairs(count: int, seed: int = 0) -> list[dict]:
+    """Long clips and their colour inversion (the ground-truth edit), as paired-clip items."""
+    return [
+        {"source": item["video"], "edited": -item["video"], "prompt": item["prompt"], "reverse_prompt": "restore"}
+        for item in long_videos(count, seed)
+    ]
+
+
+def regression_stage(tmp_path, weight: float = 0.0, **dmd):
+    p = stage_parts()
+    teacher = p.pop("teacher")
+    if weight > 0:
+        p["teacher"] = teacher
+    cfg = streaming_recipe(tmp_path, weight=weight, regression=1.0, reverse_weight=0.0, **dmd)
+    cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=1e-3, warmup_steps=0))
+    return StreamingStage(cfg, torch.device("cpu"), World(), dataset=long_pairs(1), model=teacher, **p)
+
+
+def test_regression_alone_needs_no_teacher_and_learns_the_edit(tmp_path):
+    stage = regression_stage(tmp_path)
+    assert stage.teacher is None and stage.critic is None
+    numbers, source, conds, target = stage._batch(0)
+    assert target is not None and target.shape == source.shape
+
+    def distance() -> float:  # the streamed edit (EMA off: the generator itself) against the ground truth
+        with torch.no_grad():
+            text = stage.generator.encode_text(*conds["forward"])
+            x0, _, _ = stage.rollout(source, text, None, stage._gens(numbers, 9, 0), grad=False)
+        return float((x0 - target).pow(2).mean())
+
+    before = distance()
+    rows = [stage.train_step(step) for step in range(30)]
+    assert set(rows[0]) == {"loss", "loss_regression", "grad_norm"}
+    assert rows[0]["loss"] == pytest.approx(rows[0]["loss_regression"])
+    assert sum(r["loss"] for r in rows[-5:]) < 0.5 * sum(r["loss"] for r in rows[:5])
+    assert distance() < 0.5 * before
+
+
+def test_regression_keeps_every_steps_gradient(tmp_path):
+    # with a target each denoising step's x0 is regressed and keeps its gradient; without, only the last step's
+    stage = regression_stage(tmp_path)
+    numbers, source, conds, target = stage._batch(0)
+    text = stage.generator.encode_text(*conds["forward"])
+    calls = []
+    forward_chunk = stage.generator.forward_chunk
+
+    def recording(*args, **kwargs):
+        calls.append(torch.is_grad_enabled())
+        return forward_chunk(*args, **kwargs)
+
+    stage.generator.forward_chunk = recording
+    x0_with, _, loss = stage.rollout(source, text, None, stage._gens(numbers, 5, 0), grad=True, target=target)
+    assert calls == [True] * 4 + [False] + [True] * 4 + [False]  # two chunks: 4 steps, then the cache refresh
+    assert loss.requires_grad
+    calls.clear()
+    x0_without, _, none = stage.rollout(source, text, None, stage._gens(numbers, 5, 0), grad=True)
+    assert none is None
+    assert calls == [False] * 3 + [True, False] + [False] * 3 + [True, False]
+    # the regression changes which steps keep a gradient, not the draws nor the edit
+    torch.testing.assert_close(x0_with.detach(), x0_without.detach(), rtol=0, atol=0)
+    # the mean of eight MSEs (4 steps x 2 chunks), not the last steps' alone
+    last_only = float(torch.nn.functional.mse_loss(x0_with.detach(), target))
+    assert float(loss.detach()) != pytest.approx(last_only, rel=1e-3)
+
+
+def test_regression_beside_distribution_matching(tmp_path):
+    stage = regression_stage(tmp_path, weight=0.5)
+    assert stage.teacher is not None and stage.critic is not None
+    values = stage.train_step(0)
+    assert {"loss_dmd", "loss_regression", "loss_critic"} <= set(values)
+    assert values["loss"] == pytest.approx(0.5 * values["loss_dmd"] + values["loss_regression"], rel=1e-5)
+
+
+def test_regression_without_edits_is_refused(tmp_path):
+    stage = regression_stage(tmp_path)
+    stage.items.dataset = long_videos(1)  # long videos: no ground truth
+    with pytest.raises(ValueError, match="paired clips"):
+        stage._batch(0)
+
+
+def test_regression_stage_resumes_exactly_and_refuses_a_critics_checkpoint(tmp_path):
+    data = long_pairs(2)
+
+    def cfg(folder, weight=0.0):
+        return recipe(
+            folder,
+            stage="streaming",
+            run={"steps": 4},
+            data={"batch_size": 1},
+            dmd={"latent_frames": 6, "critic_ratio": 1, "weight": weight, "regression": 1.0},
+        )
+
+    def model_parts():
+        p = stage_parts()
+        return {"model": p.pop("teacher"), **p}
+
+    full = train(cfg(tmp_path / "full"), dataset=data, progress=False, **model_parts())
+    train(cfg(tmp_path / "split"), dataset=data, progress=False, stop_after=2, **model_parts())
+    resumed = train(cfg(tmp_path / "split"), dataset=data, progress=False, **model_parts())
+    for a, b in zip(full[2:], resumed, strict=True):
+        for key in ("loss", "loss_regression", "loss_reverse"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
+    with pytest.raises(ValueError, match=r"dmd\.weight"):  # the same folder, now with a critic
+        train(cfg(tmp_path / "split", weight=1.0), dataset=data, progress=False, **stage_parts())

@@ -108,6 +108,10 @@ class DMDConfig:
     timestep_min: int = 20
     timestep_max: int = 980
     reverse_weight: float = 0.5  # Cycle-Reverse Regularization weight; 0 turns it off
+    weight: float = 1.0  # the distribution-matching term's weight; 0 = none (no teacher, no critic)
+    # The rollout's x0 at every denoising step against the ground-truth edit (MSE of the latents); needs paired
+    # clips (data.manifest of pairs). Maximises the expected PSNR where DMD samples one plausible edit.
+    regression: float = 0.0
     latent_frames: int = 11  # rollout length in latent frames (first chunk 5, then chunks of 3)
     num_cached_chunks: int = 2
 
@@ -215,6 +219,11 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         raise ValueError(f"{path}: [run] parallel must be ddp or fsdp, got {recipe.run.parallel!r}")
     if recipe.run.parallel == "fsdp" and recipe.run.stage == "vae":
         raise ValueError(f"{path}: [run] parallel = fsdp is for the DiT stages; the VAE stage uses ddp")
+    dmd = recipe.dmd
+    if dmd.weight < 0 or dmd.regression < 0 or (recipe.run.stage == "streaming" and dmd.weight + dmd.regression == 0):
+        raise ValueError(f"{path}: [dmd] weight and regression must be >= 0 and not both 0")
+    if recipe.run.stage == "streaming" and dmd.weight == 0 and not recipe.model.init:
+        raise ValueError(f"{path}: [dmd] weight = 0 (no teacher to start from) needs [model] init")
     if not 0 <= recipe.optim.cooldown <= 1:
         raise ValueError(f"{path}: [optim] cooldown must be within [0, 1], got {recipe.optim.cooldown!r}")
     return recipe

@@ -28,19 +28,22 @@ def make_stage(recipe: Recipe, device: torch.device, world: World, dataset: Sequ
     if stage == "streaming":
         from sana_streaming.train.stages.streaming import StreamingStage
 
-        return StreamingStage(recipe, device, world, dataset=dataset or _long_dataset(recipe), **parts)
+        if dataset is None:  # the regression term needs the ground-truth edits: paired clips of the rollout's length
+            frames = 1 + 8 * (recipe.dmd.latent_frames - 1)
+            dataset = _pair_dataset(recipe, frames) if recipe.dmd.regression > 0 else _long_dataset(recipe)
+        return StreamingStage(recipe, device, world, dataset=dataset, **parts)
     from sana_streaming.train.stages.vae import VAEStage
 
     return VAEStage(recipe, device, world, dataset=dataset or _pair_dataset(recipe), **parts)
 
 
-def _pair_dataset(recipe: Recipe):
+def _pair_dataset(recipe: Recipe, num_frames: int | None = None):
     from sana_streaming.train.data.datasets import PairClipDataset
 
     data = recipe.data
     return PairClipDataset(
         data.manifest,
-        num_frames=data.num_frames,
+        num_frames=num_frames or data.num_frames,
         buckets=data.buckets,
         seed=recipe.run.seed,
         crop_scale=data.crop_scale,

@@ -12,6 +12,9 @@ Per generator step (paper_notes 3.8-3.9):
 3. Cycle-Reverse: each generated chunk, detached, conditions a reverse pass with the reverse prompt; the target
    is the real source chunk noised at one of the denoising steps; flow-matching loss; the reverse stream keeps
    its own caches, refreshed at t = 0 from its own x0 prediction. Weight ``dmd.reverse_weight`` (0 = off).
+4. Regression (``dmd.regression``, default 0; needs paired clips): the rollout's x0 at every denoising step
+   against the ground-truth edit's latent (MSE), each step then keeping its gradient. With ``dmd.weight = 0``
+   it is the only generator loss besides Cycle-Reverse: no teacher, no critic, a few times cheaper a step.
 
 The critic (initialised from the teacher; the generator from ``model.init`` or the teacher) learns flow
 matching on generated clips, ``dmd.critic_ratio`` updates per generator update.
@@ -71,31 +74,40 @@ class StreamingStage:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
         self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
         dmd = recipe.dmd
-        if teacher is None:
-            teacher = build_model(recipe, device, init=dmd.teacher, preset=dmd.teacher_preset or None)
-        self.teacher = teacher.eval().requires_grad_(False)
+        self.teacher = self.critic = None  # without distribution matching (dmd.weight = 0) neither exists
+        if dmd.weight > 0:
+            if teacher is None:
+                teacher = build_model(recipe, device, init=dmd.teacher, preset=dmd.teacher_preset or None)
+            self.teacher = teacher.eval().requires_grad_(False)
         # The generator starts from model.init (e.g. the streaming-architecture AR model, as the paper does),
         # else from the teacher; the critic (fake score) always starts from the teacher.
         if model is None:
+            if not recipe.model.init and self.teacher is None:
+                raise ValueError("dmd.weight = 0 needs model.init: there is no teacher to start the generator from")
             model = build_model(recipe, device) if recipe.model.init else copy.deepcopy(self.teacher)
         self.generator = model.requires_grad_(True)
-        self.critic = copy.deepcopy(self.teacher).requires_grad_(True).train()
         # Recomputes blocks of whole-clip passes (the critic's flow matching); rollouts stream chunk by chunk.
-        self.generator.gradient_checkpointing = self.critic.gradient_checkpointing = recipe.run.grad_checkpointing
+        self.generator.gradient_checkpointing = recipe.run.grad_checkpointing
+        if self.teacher is not None:
+            self.critic = copy.deepcopy(self.teacher).requires_grad_(True).train()
+            self.critic.gradient_checkpointing = recipe.run.grad_checkpointing
         for module in (self.teacher, self.generator, self.critic):
-            shard_dit(module, world, device, recipe.run.fsdp_param_dtype, recipe.run.fsdp_reshard_after_forward)
+            if module is not None:
+                shard_dit(module, world, device, recipe.run.fsdp_param_dtype, recipe.run.fsdp_reshard_after_forward)
         self.generator.train()
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.generator)
         self.gen_opt, self.gen_sched = make_optimizer(
             self.generator.parameters(), recipe.optim, total_steps=recipe.run.steps
         )
-        self.critic_opt, self.critic_sched = make_optimizer(  # its scheduler steps critic_ratio times a step
-            self.critic.parameters(),
-            recipe.optim,
-            lr=recipe.dmd.critic_lr,
-            total_steps=recipe.run.steps * recipe.dmd.critic_ratio,
-        )
+        self.critic_opt = self.critic_sched = None
+        if self.critic is not None:
+            self.critic_opt, self.critic_sched = make_optimizer(  # its scheduler steps critic_ratio times a step
+                self.critic.parameters(),
+                recipe.optim,
+                lr=recipe.dmd.critic_lr,
+                total_steps=recipe.run.steps * recipe.dmd.critic_ratio,
+            )
         self.ema = EMA(self.generator, recipe.optim.ema_decay, recipe.optim.ema_start)
         self.sigmas = sigmas_for(STREAMING_TIMESTEPS).to(device)
         self.window = CacheWindow(recipe.dmd.num_cached_chunks, sink=True)
@@ -103,10 +115,17 @@ class StreamingStage:
     # -- data and conditioning -------------------------------------------------------------------------------
 
     def _batch(self, step: int):
+        """(global sample numbers, source latents, text conditions, ground-truth edit latents or None)."""
         numbered = self.items(step)
         items = [item for _, item in numbered]
-        video = torch.stack([item["video"] for item in items]).to(self.device)
-        source = encode_latents(self.vae, video)
+        # long videos ("video") or pairs ("source", "edited"); the edits are read for the regression term only
+        video = torch.stack([item["video"] if "video" in item else item["source"] for item in items])
+        source = encode_latents(self.vae, video.to(self.device))
+        target = None
+        if self.recipe.dmd.regression > 0:
+            if not all("edited" in item for item in items):
+                raise ValueError("dmd.regression needs paired clips (source and edited): set data.manifest to pairs")
+            target = encode_latents(self.vae, torch.stack([item["edited"] for item in items]).to(self.device))
         null = self.generator.y_embedder.y_embedding
         conds = {}
         for key, field in (("forward", "prompt"), ("reverse", "reverse_prompt")):
@@ -114,7 +133,7 @@ class StreamingStage:
             conds[key] = (feats.to(self.device), mask.to(self.device))
         feats, mask = text_batch(self.text, [items[0]["prompt"]] * len(items), null, [True] * len(items))
         conds["null"] = (feats.to(self.device), mask.to(self.device))
-        return [n for n, _ in numbered], source, conds
+        return [n for n, _ in numbered], source, conds, target
 
     def _gens(self, numbers: list[int], *keys: int) -> list[torch.Generator]:
         return [seeded(self.recipe.run.seed, *keys, n) for n in numbers]
@@ -125,22 +144,34 @@ class StreamingStage:
 
     # -- the student's rollout ------------------------------------------------------------------------------
 
-    def rollout(self, source: Tensor, text: TextCondition, reverse: TextCondition | None, gens, grad: bool):
-        """Generate the clip chunk by chunk; returns (x0 of the whole clip, reverse loss or None)."""
+    def rollout(
+        self,
+        source: Tensor,
+        text: TextCondition,
+        reverse: TextCondition | None,
+        gens,
+        grad: bool,
+        target: Tensor | None = None,
+    ):
+        """Generate the clip chunk by chunk; returns (x0 of the whole clip, reverse loss or None, regression loss
+        or None). With ``target`` (the ground-truth edit's latents) every step keeps its gradient and its x0 is
+        regressed on the target's chunk; otherwise only the last step of each chunk keeps its gradient."""
         model = self.generator
         bounds = chunk_boundaries(source.shape[2])
         state = model.init_state(source.shape[0], tuple(source.shape[-2:]), bounds[1], window=self.window)
         rev_state = model.init_state(source.shape[0], tuple(source.shape[-2:]), bounds[1], window=self.window)
         state.copy_reads = rev_state.copy_reads = grad
-        chunks, reverse_losses = [], []
+        chunks, reverse_losses, regression_losses = [], [], []
         for a, b in itertools.pairwise(bounds):
             src = source[:, :, a:b]
             x = self._randn(src, gens)
             for i in range(len(STREAMING_TIMESTEPS)):
                 last = i == len(STREAMING_TIMESTEPS) - 1
-                with torch.set_grad_enabled(grad and last):
+                with torch.set_grad_enabled(grad and (last or target is not None)):
                     velocity, _ = model.forward_chunk(x, src, self.sigmas[i] * 1000, text, state)
                     x0 = x0_from_velocity(x, velocity.float(), self.sigmas[i].expand(x.shape[0]))
+                    if target is not None:
+                        regression_losses.append(F.mse_loss(x0, target[:, :, a:b]))
                 if not last:  # Self-Forcing: re-noise the clean estimate with fresh noise
                     x = noise_to(x0.detach(), self._randn(src, gens), self.sigmas[i + 1].expand(x.shape[0]))
             with torch.no_grad():
@@ -151,7 +182,8 @@ class StreamingStage:
                 reverse_losses.append(self._reverse_chunk(src, x0.detach(), reverse, rev_state, gens, grad))
             chunks.append(x0)
         reverse_loss = torch.stack(reverse_losses).mean() if reverse_losses else None
-        return torch.cat(chunks, dim=2), reverse_loss
+        regression_loss = torch.stack(regression_losses).mean() if regression_losses else None
+        return torch.cat(chunks, dim=2), reverse_loss, regression_loss
 
     def _reverse_chunk(self, src: Tensor, generated: Tensor, reverse: TextCondition, state, gens, grad: bool):
         """Predict the real source back from the generated chunk under the reverse prompt (flow matching)."""
@@ -203,35 +235,39 @@ class StreamingStage:
     # -- one step -------------------------------------------------------------------------------------------
 
     def train_step(self, step: int) -> dict[str, float]:
-        numbers, source, conds = self._batch(step)
+        numbers, source, conds, target = self._batch(step)
+        dmd = self.recipe.dmd
         critic_losses = []
-        for k in range(self.recipe.dmd.critic_ratio):
+        for k in range(dmd.critic_ratio if self.critic is not None else 0):
             with torch.no_grad():
                 text = self.generator.encode_text(*conds["forward"])
-                generated, _ = self.rollout(source, text, None, self._gens(numbers, 3, step, k), grad=False)
+                generated, _, _ = self.rollout(source, text, None, self._gens(numbers, 3, step, k), grad=False)
             loss = self.critic_loss(generated, source, conds, self._gens(numbers, 4, step, k))
             loss.backward()
             average_gradients(self.critic, self.world)
             clip_and_step(self.critic.parameters(), self.critic_opt, self.critic_sched, self.recipe.optim.grad_clip)
             critic_losses.append(float(loss.detach()))
         text = self.generator.encode_text(*conds["forward"])
-        weight = self.recipe.dmd.reverse_weight
-        reverse = self.generator.encode_text(*conds["reverse"]) if weight > 0 else None
-        generated, reverse_loss = self.rollout(source, text, reverse, self._gens(numbers, 5, step), grad=True)
-        loss_dmd = self.dmd_loss(generated, source, conds, self._gens(numbers, 6, step))
-        loss = loss_dmd + (weight * reverse_loss if reverse_loss is not None else 0.0)
+        reverse = self.generator.encode_text(*conds["reverse"]) if dmd.reverse_weight > 0 else None
+        generated, reverse_loss, regression_loss = self.rollout(
+            source, text, reverse, self._gens(numbers, 5, step), grad=True, target=target
+        )
+        terms = {}  # name: (weight, loss)
+        if self.critic is not None:
+            terms["loss_dmd"] = (dmd.weight, self.dmd_loss(generated, source, conds, self._gens(numbers, 6, step)))
+        if reverse_loss is not None:
+            terms["loss_reverse"] = (dmd.reverse_weight, reverse_loss)
+        if regression_loss is not None:
+            terms["loss_regression"] = (dmd.regression, regression_loss)
+        loss = sum(weight * term for weight, term in terms.values())
         loss.backward()
         average_gradients(self.generator, self.world)
         norm = clip_and_step(self.generator.parameters(), self.gen_opt, self.gen_sched, self.recipe.optim.grad_clip)
         self.ema.update(self.generator, step)
-        values = {
-            "loss": float(loss.detach()),
-            "loss_dmd": float(loss_dmd.detach()),
-            "loss_critic": sum(critic_losses) / max(1, len(critic_losses)),
-            "grad_norm": norm,
-        }
-        if reverse_loss is not None:
-            values["loss_reverse"] = float(reverse_loss.detach())
+        values = {"loss": float(loss.detach()), **{name: float(term.detach()) for name, (_, term) in terms.items()}}
+        if critic_losses:
+            values["loss_critic"] = sum(critic_losses) / len(critic_losses)
+        values["grad_norm"] = norm
         return values
 
     # -- checkpoints ----------------------------------------------------------------------------------------
@@ -239,28 +275,35 @@ class StreamingStage:
     # Under FSDP2 these gather or scatter whole tensors: every process calls them.
 
     def weights(self) -> dict[str, Tensor]:
-        return {
-            **{f"generator.{k}": v for k, v in model_state(self.generator).items()},
-            **{f"critic.{k}": v for k, v in model_state(self.critic).items()},
-        }
+        out = {f"generator.{k}": v for k, v in model_state(self.generator).items()}
+        if self.critic is not None:
+            out.update({f"critic.{k}": v for k, v in model_state(self.critic).items()})
+        return out
 
     def state(self) -> dict:
-        return {
+        out = {
             "gen_opt": optimizer_state(self.generator, self.gen_opt, self.world),
             "gen_sched": self.gen_sched.state_dict(),
-            "critic_opt": optimizer_state(self.critic, self.critic_opt, self.world),
-            "critic_sched": self.critic_sched.state_dict(),
             "ema": self.ema.state_dict(),
         }
+        if self.critic is not None:
+            out["critic_opt"] = optimizer_state(self.critic, self.critic_opt, self.world)
+            out["critic_sched"] = self.critic_sched.state_dict()
+        return out
 
     def load(self, weights: dict, state: dict) -> None:
+        if (self.critic is not None) != ("critic_opt" in state):
+            raise ValueError("this checkpoint was written with a different dmd.weight (with or without a critic)")
         for name, module in (("generator", self.generator), ("critic", self.critic)):
+            if module is None:
+                continue
             prefix = f"{name}."
             load_model_state(module, {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)})
         load_optimizer_state(self.generator, self.gen_opt, state["gen_opt"], self.world)
         self.gen_sched.load_state_dict(state["gen_sched"])
-        load_optimizer_state(self.critic, self.critic_opt, state["critic_opt"], self.world)
-        self.critic_sched.load_state_dict(state["critic_sched"])
+        if self.critic is not None:
+            load_optimizer_state(self.critic, self.critic_opt, state["critic_opt"], self.world)
+            self.critic_sched.load_state_dict(state["critic_sched"])
         self.ema.load_state_dict(state["ema"])
 
     def export(self, folder) -> None:
