@@ -1,6 +1,6 @@
 """The whole training pipeline as a new user runs it, through the CLI, on a real clip at a tiny size:
 make-pairs -> VAE stage -> bidirectional stage (that VAE, the bundled MiniLM) -> streaming stage (that teacher)
--> edit with the trained student."""
+-> the student on by regression on the pairs' edits -> edit with the trained student."""
 
 from __future__ import annotations
 
@@ -70,10 +70,34 @@ def test_make_pairs_then_every_stage_then_edit(tmp_path, capsys):
         )
         == 0
     )
-    for stage, steps in (("vae", 2), ("bi", 2), ("st", 1)):
+    # the student on by regression on the pairs' edits (no teacher: dmd.teacher names nothing that exists)
+    assert (
+        main(
+            [
+                "train",
+                str(ROOT / "recipes/tiny_streaming.toml"),
+                f"run.out_dir={runs / 'reg'}",
+                f"vae.path={runs / 'vae' / 'final'}",
+                f"model.init={runs / 'st' / 'final'}",
+                f"dmd.teacher={tmp_path / 'no-teacher'}",
+                f"data.manifest={pairs / 'manifest.jsonl'}",
+                *SMALL,
+                "run.steps=2",
+                "data.batch_size=1",
+                "dmd.latent_frames=2",  # the pairs' 9 frames
+                "dmd.weight=0",
+                "dmd.regression=1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    for stage, steps in (("vae", 2), ("bi", 2), ("st", 1), ("reg", 2)):
         rows = [json.loads(line) for line in (runs / stage / "log.jsonl").read_text().splitlines()]
         assert [r["step"] for r in rows] == list(range(steps)), stage
         assert all(r["loss"] == r["loss"] and abs(r["loss"]) < 1e6 for r in rows), stage  # finite
+    regression = [json.loads(line) for line in (runs / "reg" / "log.jsonl").read_text().splitlines()]
+    assert all("loss_regression" in r and "loss_dmd" not in r for r in regression)
     student = SanaStreamingTransformer.from_pretrained(runs / "st" / "final")
     teacher = SanaStreamingTransformer.from_pretrained(runs / "bi" / "final")
     assert student.cfg == teacher.cfg
