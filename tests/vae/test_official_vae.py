@@ -17,6 +17,10 @@ from sana_streaming.vae.config import VAEConfig
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "official_vae"
 DECODE_TOL = dict(atol=2e-5, rtol=0)  # the fixtures README's suggested float32 tolerances
 ENCODE_TOL = dict(atol=1e-5, rtol=0)
+# The caches hold inner activations up to 15 in size: float32 rounding relative to them on top of the README's
+# 2e-5 (measured on an AVX-512 CPU: 2.03e-5 at a value of 1.7 through oneDNN's convs, 1.6e-5 through PyTorch's;
+# a wrong cache is off by whole units: causal against bidirectional decoding differ by 3.9).
+CACHE_TOL = dict(atol=2e-5, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,7 @@ def test_streaming_decode_chunks_and_caches(vae, decode_case):
         assert len(recorded) == 13  # every tensor slot of the official decoder cache
         for key, value in recorded.items():
             module = key.split(".", 2)[2]
-            torch.testing.assert_close(cache.convs[slot_of[module]], value, **DECODE_TOL, msg=key)
+            torch.testing.assert_close(cache.convs[slot_of[module]], value, **CACHE_TOL, msg=key)
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ Per generator step (paper_notes 3.8-3.9):
    its own caches, refreshed at t = 0 from its own x0 prediction. Weight ``dmd.reverse_weight`` (0 = off).
 4. Regression (``dmd.regression``, default 0; needs paired clips): the rollout's x0 at every denoising step
    against the ground-truth edit's latent (MSE), each step then keeping its gradient. With ``dmd.weight = 0``
-   it is the only generator loss besides Cycle-Reverse: no teacher, no critic, a few times cheaper a step.
+   it is the only generator loss besides Cycle-Reverse: no teacher, no critic (about half the time a step).
 
 The critic (initialised from the teacher; the generator from ``model.init`` or the teacher) learns flow
 matching on generated clips, ``dmd.critic_ratio`` updates per generator update.
