@@ -325,8 +325,9 @@ case $phase in
     regress)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm): the shipped student trained on
         # by regression on the ground-truth edits (dmd.weight=0 dmd.regression=1: no teacher, no critic), grown to
         # depth 8 (GPU 0) and as it is (GPU 1), on pairs of 81 frames (the rollout's 11 latent frames), at
-        # $REG_LR (default 1e-4) and batch 4; beside them the decoder lanes of `grow` (a: the frame-difference term
-        # at $DEC_TEMPORAL, b: the motion-aware one at $DEC_WARPED). EVAL=1 evaluates both students after (GPU).
+        # $REG_LR (default 1e-4) and batch $REG_BATCH (default 4); beside them the decoder lanes of `grow` (a: the
+        # frame-difference term at $DEC_TEMPORAL, b: the motion-aware one at $DEC_WARPED). EVAL=1 evaluates both
+        # students after (GPU). Try 9 ran it on the try-8 student; the shipped student is now its result.
         mkdir -p "$R/a" "$R/b" "$R/e" "$R/f"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
@@ -336,12 +337,12 @@ case $phase in
         fi
         regress="dmd.weight=0 dmd.regression=1 optim.lr=${REG_LR:-1e-4} optim.warmup_steps=50"
         CUDA_VISIBLE_DEVICES=0 OUT=$R/e VAE_PATH=$shipped/vae ST_INIT=/tmp/student_depth8 ST_SECONDS=$seconds \
-            ST_NAME=student_reg_depth8 CRR=0 ST_BATCH=4 ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
+            ST_NAME=student_reg_depth8 CRR=0 ST_BATCH=${REG_BATCH:-4} ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
             bash $D streaming &
         CUDA_VISIBLE_DEVICES=0 OUT=$R/b VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_warped VAE_SECONDS=$seconds \
             VAE_ARGS="vae_train.warped_temporal=${DEC_WARPED:-2.0}" bash $D vae_decoder &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/f VAE_PATH=$shipped/vae ST_INIT=$shipped/model ST_SECONDS=$seconds \
-            ST_NAME=student_reg_depth4 CRR=0 ST_BATCH=4 ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
+            ST_NAME=student_reg_depth4 CRR=0 ST_BATCH=${REG_BATCH:-4} ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
             bash $D streaming &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_temporal \
             VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=${DEC_TEMPORAL:-2.0}" bash $D vae_decoder &
