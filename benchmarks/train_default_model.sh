@@ -38,6 +38,22 @@ phase=${1:?sweep or students}
 R=${OUT:?set OUT}
 D=benchmarks/device_run.sh
 seconds=${LANE_SECONDS:-380}
+
+decoder_lanes() {  # phases grow and regress: the shipped decoder on, with the motion-aware term at $DEC_WARPED
+    # (GPU 0, b) and with the frame-difference term at $DEC_TEMPORAL (GPU 1, a), beside their model lanes
+    CUDA_VISIBLE_DEVICES=0 OUT=$R/b VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_warped VAE_SECONDS=$seconds \
+        VAE_ARGS="vae_train.warped_temporal=${DEC_WARPED:-2.0}" bash $D vae_decoder &
+    CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_temporal \
+        VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=${DEC_TEMPORAL:-2.0}" bash $D vae_decoder &
+}
+
+eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU, the shipped VAE), side by side
+    [ -n "${EVAL:-}" ] || return 0
+    for model in "$@"; do
+        OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
+    done
+    wait
+}
 case $phase in
     sweep)
         mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/g" "$R/h"
@@ -309,19 +325,11 @@ case $phase in
         fi
         CUDA_VISIBLE_DEVICES=0 OUT=$R/c VAE_PATH=$shipped/vae BI_INIT=/tmp/editor_depth8 BI_SECONDS=$seconds \
             BI_NAME=editor_depth8 bash $D bidirectional &
-        CUDA_VISIBLE_DEVICES=0 OUT=$R/b VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_warped VAE_SECONDS=$seconds \
-            VAE_ARGS="vae_train.warped_temporal=${DEC_WARPED:-2.0}" bash $D vae_decoder &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/d VAE_PATH=$shipped/vae BI_INIT=/tmp/editor_depth10 \
             BI_SECONDS=$seconds BI_NAME=editor_depth10 bash $D bidirectional &
-        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_temporal \
-            VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=${DEC_TEMPORAL:-2.0}" bash $D vae_decoder &
+        decoder_lanes
         wait
-        if [ -n "${EVAL:-}" ]; then
-            for model in c/editor_depth8 d/editor_depth10; do
-                OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
-            done
-            wait
-        fi ;;
+        eval_models c/editor_depth8 d/editor_depth10 ;;
     regress)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm): the shipped student trained on
         # by regression on the ground-truth edits (dmd.weight=0 dmd.regression=1: no teacher, no critic), grown to
         # depth 8 (GPU 0) and as it is (GPU 1), on pairs of 81 frames (the rollout's 11 latent frames), at
@@ -339,20 +347,12 @@ case $phase in
         CUDA_VISIBLE_DEVICES=0 OUT=$R/e VAE_PATH=$shipped/vae ST_INIT=/tmp/student_depth8 ST_SECONDS=$seconds \
             ST_NAME=student_reg_depth8 CRR=0 ST_BATCH=${REG_BATCH:-4} ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
             bash $D streaming &
-        CUDA_VISIBLE_DEVICES=0 OUT=$R/b VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_warped VAE_SECONDS=$seconds \
-            VAE_ARGS="vae_train.warped_temporal=${DEC_WARPED:-2.0}" bash $D vae_decoder &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/f VAE_PATH=$shipped/vae ST_INIT=$shipped/model ST_SECONDS=$seconds \
             ST_NAME=student_reg_depth4 CRR=0 ST_BATCH=${REG_BATCH:-4} ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
             bash $D streaming &
-        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_temporal \
-            VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=${DEC_TEMPORAL:-2.0}" bash $D vae_decoder &
+        decoder_lanes
         wait
-        if [ -n "${EVAL:-}" ]; then
-            for model in e/student_reg_depth8 f/student_reg_depth4; do
-                OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
-            done
-            wait
-        fi ;;
+        eval_models e/student_reg_depth8 f/student_reg_depth4 ;;
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress)"; exit 2 ;;
 esac
 cd "$R" || exit 1
