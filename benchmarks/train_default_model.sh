@@ -335,7 +335,7 @@ case $phase in
         # depth 8 (GPU 0) and as it is (GPU 1), on pairs of 81 frames (the rollout's 11 latent frames), at
         # $REG_LR (default 1e-4) and batch $REG_BATCH (default 4); beside them the decoder lanes of `grow` (a: the
         # frame-difference term at $DEC_TEMPORAL, b: the motion-aware one at $DEC_WARPED). EVAL=1 evaluates both
-        # students after (GPU). Try 9 ran it on the try-8 student; the shipped student is now its result.
+        # students after (GPU). Try 9 ran it on the try-8 student; the shipped student is its result, 72 steps further.
         mkdir -p "$R/a" "$R/b" "$R/e" "$R/f"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
