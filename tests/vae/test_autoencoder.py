@@ -66,19 +66,6 @@ def random_pair(cfg: VAEConfig, seed: int = 0, decoder_causal: bool = False):
     return reference, ours
 
 
-@pytest.fixture
-def same_conv_kernels():
-    """Ours against the reference with the same conv kernels: on the CPU our convs call oneDNN directly
-    (vae.layers.conv3d, tested against nn.Conv3d in test_layers_conv.py) where the reference's nn.Conv3d may take
-    PyTorch's own kernel, summing in another order. Without oneDNN both take PyTorch's."""
-    enabled = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = enabled
-
-
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 

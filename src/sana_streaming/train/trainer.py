@@ -29,8 +29,8 @@ def make_stage(recipe: Recipe, device: torch.device, world: World, dataset: Sequ
         from sana_streaming.train.stages.streaming import StreamingStage
 
         if dataset is None:  # the regression term needs the ground-truth edits: paired clips of the rollout's length
-            frames = 1 + 8 * (recipe.dmd.latent_frames - 1)
-            dataset = _pair_dataset(recipe, frames) if recipe.dmd.regression > 0 else _long_dataset(recipe)
+            regression = recipe.dmd.regression > 0
+            dataset = _pair_dataset(recipe, _rollout_frames(recipe)) if regression else _long_dataset(recipe)
         return StreamingStage(recipe, device, world, dataset=dataset, **parts)
     from sana_streaming.train.stages.vae import VAEStage
 
@@ -55,8 +55,14 @@ def _long_dataset(recipe: Recipe):
     from sana_streaming.train.data.datasets import LongVideoDataset
 
     data = recipe.data
-    frames = 1 + 8 * (recipe.dmd.latent_frames - 1)
-    return LongVideoDataset(data.manifest, num_frames=frames, size=tuple(data.buckets[0]), seed=recipe.run.seed)
+    return LongVideoDataset(
+        data.manifest, num_frames=_rollout_frames(recipe), size=tuple(data.buckets[0]), seed=recipe.run.seed
+    )
+
+
+def _rollout_frames(recipe: Recipe) -> int:
+    """Video frames of the streaming stage's rollout: dmd.latent_frames, 8 video frames each after the first."""
+    return 1 + 8 * (recipe.dmd.latent_frames - 1)
 
 
 class _Logger:
