@@ -17,6 +17,8 @@
 #       the decoder with a stronger frame-difference term and with the motion-aware one
 #   OUT=... bash benchmarks/train_default_model.sh regress   # 2 GPUs: the shipped student (and grown to depth 8)
 #       trained by regression on the ground-truth edits, beside the decoder lanes of grow
+#   OUT=... bash benchmarks/train_default_model.sh decay     # 2 GPUs: regress's lanes and a deeper decoder, chained
+#       with RESUME=1 and ended by a linear cool-down of every lane (COOL=1) in the last call
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -353,7 +355,48 @@ case $phase in
         decoder_lanes
         wait
         eval_models e/student_reg_depth8 f/student_reg_depth4 ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress)"; exit 2 ;;
+    decay)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm; COOL=1 in the last call: every
+        # lane ends there with the learning rate falling linearly to 0 over that call's LANE_SECONDS
+        # (benchmarks/cooldown_args.py; until then constant). The try-9 student gained 0.2 dB from 72 steps at a
+        # lower rate after its loss had stopped falling at 1e-4, and no lane had ever lowered its rate.
+        # GPU 0: (e) the shipped student grown to depth 8 at $DEEP_LR (default 1e-4: its new blocks start at
+        # zero), (b) the shipped decoder with the motion-aware term at $DEC_WARPED (default 1). GPU 1: (f) the
+        # shipped student at $REG_LR (default 3e-5), (a) the shipped decoder on the recipe (its loss, at a rate
+        # falling for the first time), (c) the shipped decoder grown to $DEC_LAYERS resnets a block (default 2 2 2
+        # 2: 4.7 M parameters against 3.5 M, a 24-frame chunk decoded on 2 CPU cores in 327 ms against 218) on the
+        # recipe. Students by regression (dmd.weight=0), batch $REG_BATCH (default 8), pairs of 81 frames. EVAL=1
+        # evaluates both students after (GPU, the shipped VAE); the decoders are measured on the CPU after.
+        mkdir -p "$R/a" "$R/b" "$R/c" "$R/e" "$R/f"
+        shipped=src/sana_streaming/weights/default
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        if [ -z "${RESUME:-}" ]; then  # device_run.sh sets PYTHONPATH for its own steps only
+            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_depth8 --depth 8
+            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_dec_grown \
+                --decoder-layers ${DEC_LAYERS:-2 2 2 2}
+            OUT=$R/a PAIRS_FRAMES=81 bash $D pairs
+        fi
+        cool() {  # cool RUN BATCH: the cool-down's overrides in the last call, none before
+            [ -z "${COOL:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/cooldown_args.py "/tmp/runs/$1" "$seconds" "$2"
+        }
+        batch=${REG_BATCH:-8}
+        regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
+        student() {  # student LANE GPU INIT NAME LR
+            CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$shipped/vae ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
+                ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
+                ST_ARGS="$regress optim.lr=$5 $(cool "$4" "$batch")" bash $D streaming &
+        }
+        decoder() {  # decoder LANE GPU VAE NAME ARGS
+            CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$3 VAE_NAME=$4 VAE_SECONDS=$seconds \
+                VAE_ARGS="$5 $(cool "${4}_decoder" 4)" bash $D vae_decoder &
+        }
+        student e 0 /tmp/student_depth8 student_reg_depth8 "${DEEP_LR:-1e-4}"
+        decoder b 0 $shipped/vae tiny_vae_dec_warped "vae_train.warped_temporal=${DEC_WARPED:-1.0}"
+        student f $((1 % gpus)) $shipped/model student_reg_depth4 "${REG_LR:-3e-5}"
+        decoder a $((1 % gpus)) $shipped/vae tiny_vae_dec ""
+        decoder c $((1 % gpus)) /tmp/vae_dec_grown tiny_vae_dec_grown ""
+        wait
+        eval_models e/student_reg_depth8 f/student_reg_depth4 ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

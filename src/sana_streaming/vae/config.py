@@ -21,7 +21,8 @@ class VAEConfig:
         downsample_type: per encoder block: "spatial" (1,2,2), "temporal" (2,1,1) or "spatiotemporal" (2,2,2).
         layers_per_block: resnets per encoder block, then in the encoder mid block.
         decoder_block_out_channels: decoder widths (listed from high to low resolution, as diffusers does).
-        decoder_layers_per_block: resnets in the decoder mid block, then per up block (low to high resolution).
+        decoder_layers_per_block: resnets per decoder up block from high to low resolution, then in the mid block
+            (diffusers' order; the decoder runs it reversed).
         upsample_type: per up block (low to high resolution): "spatial", "temporal" or "spatiotemporal".
         upsample_factor: channel reduction of each up block's upsampler.
         patch_size: spatial patchify factor (temporal patch is 1).
@@ -68,7 +69,7 @@ class VAEConfig:
         if len(self.layers_per_block) != len(self.block_out_channels) + 1:
             problems.append("layers_per_block needs one entry per down block plus the mid block")
         if len(self.decoder_layers_per_block) != len(self.decoder_block_out_channels) + 1:
-            problems.append("decoder_layers_per_block needs the mid block plus one entry per up block")
+            problems.append("decoder_layers_per_block needs one entry per up block plus the mid block")
         if any(t not in _DOWN for t in (*self.downsample_type, *self.upsample_type)):
             problems.append(f"resampling types must be among {sorted(_DOWN)}")
         if self.spatial_compression != self.decoder_spatial_upsampling:

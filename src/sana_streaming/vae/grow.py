@@ -1,0 +1,62 @@
+"""A deeper decoder from a trained VAE, decoding exactly as it does: training goes on with more capacity on the
+same latents (the encoder is untouched, so every editor trained on them stays valid).
+
+New resnets come after the trained ones of each decoder block (up blocks and mid block), each an identity at
+first: a resnet adds ``conv2(...)`` to its input, and its ``conv2`` starts at zero. A zero conv still receives a
+gradient (its input is not zero), so the new resnets start learning at the first step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+
+
+@torch.no_grad()
+def grow_decoder(vae: VideoAutoencoder, layers: tuple[int, ...], seed: int = 0) -> VideoAutoencoder:
+    """``vae`` with ``layers`` resnets in its decoder's blocks, in the order of the config's
+    ``decoder_layers_per_block`` (up blocks from high to low resolution, then the mid block), equal to it on every
+    latent (float32, on the CPU).
+
+    Args:
+        layers: per decoder block, at least as many resnets as the VAE has there, more in one at least.
+        seed: the new resnets' first convs' initialisation.
+    """
+    old = vae.cfg
+    layers = tuple(layers)
+    if len(layers) != len(old.decoder_layers_per_block):
+        raise ValueError(
+            f"grow_decoder: {len(layers)} block depths given, the decoder has {len(old.decoder_layers_per_block)} "
+            "blocks (each up block, then the mid block)"
+        )
+    if any(n < o for n, o in zip(layers, old.decoder_layers_per_block, strict=True)) or sum(layers) == sum(
+        old.decoder_layers_per_block
+    ):
+        raise ValueError(
+            f"grow_decoder: depths {layers} must add resnets to the decoder's {old.decoder_layers_per_block}"
+        )
+    tag = "-".join(map(str, layers))
+    cfg = dataclasses.replace(old, decoder_layers_per_block=layers, name=f"{old.name.split('-dec')[0]}-dec{tag}")
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(seed)
+        grown = VideoAutoencoder(cfg)
+    state = {name: value.float() for name, value in vae.state_dict().items()}
+    missing, unexpected = grown.load_state_dict(state, strict=False)
+    # the config lists the up blocks from high to low resolution, then the mid block (diffusers' order)
+    names = [*(f"up_blocks.{j}" for j in reversed(range(len(grown.decoder.up_blocks)))), "mid_block"]
+    new = [
+        (f"decoder.{name}.resnets.{i}.", grown.decoder.get_submodule(name).resnets[i])
+        for name, count in zip(names, old.decoder_layers_per_block, strict=True)
+        for i in range(count, len(grown.decoder.get_submodule(name).resnets))
+    ]
+    prefixes = tuple(prefix for prefix, _ in new)
+    if unexpected or any(not name.startswith(prefixes) for name in missing):
+        raise RuntimeError(f"grow_decoder: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for _, resnet in new:
+        for parameter in resnet.conv2.parameters():
+            nn.init.zeros_(parameter)
+    return grown

@@ -1,0 +1,63 @@
+"""A decoder grown from a trained VAE decodes exactly as it did, whole clips and streams, and its new resnets
+learn from the first step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sana_streaming.vae.autoencoder import VideoAutoencoder
+from sana_streaming.vae.config import get_vae_config
+from sana_streaming.vae.grow import grow_decoder
+
+ATOL = 1e-5  # float32: the same convs in the same order; only the new resnets' zero branches are added
+
+
+@pytest.fixture
+def tiny_vae():
+    torch.manual_seed(0)
+    vae = VideoAutoencoder(get_vae_config("tiny")).eval()
+    for parameter in vae.parameters():  # trained-like weights: no zero branch anywhere in the old decoder
+        parameter.data.normal_(0, 0.05)
+    return vae
+
+
+def _latents(vae, frames: int = 4):
+    return torch.randn(1, vae.cfg.latent_channels, frames, 3, 4, generator=torch.Generator().manual_seed(1))
+
+
+@torch.no_grad()
+def test_a_grown_decoder_decodes_as_the_trained_one(tiny_vae):
+    grown = grow_decoder(tiny_vae, (2, 2, 3, 2)).eval()
+    assert grown.cfg.decoder_layers_per_block == (2, 2, 3, 2) and grown.cfg.name == "tiny-dec2-2-3-2"
+    assert len(grown.decoder.up_blocks[0].resnets) == 3  # the config lists the up blocks from high resolution
+    assert len(grown.decoder.up_blocks[2].resnets) == len(grown.decoder.mid_block.resnets) == 2
+    torch.testing.assert_close(grown.encoder.state_dict(), tiny_vae.encoder.state_dict())
+    z = _latents(tiny_vae)
+    for causal in (True, False):
+        torch.testing.assert_close(grown.decode(z, causal=causal), tiny_vae.decode(z, causal=causal), atol=ATOL, rtol=0)
+    caches = [vae.decoder_stream() for vae in (tiny_vae, grown)]
+    for part in z.split([1, 2, 1], dim=2):  # through the caches, the new resnets' convs too
+        out = [vae.decode_chunk(part, cache) for vae, cache in zip((tiny_vae, grown), caches, strict=True)]
+        torch.testing.assert_close(out[1], out[0], atol=ATOL, rtol=0)
+    assert len(caches[1].convs) == len(caches[0].convs) + 2 * 5  # two convs for each of the 5 new resnets
+    assert caches[1].convs[-1] is not None
+
+
+def test_the_new_resnets_learn_from_the_first_step(tiny_vae):
+    grown = grow_decoder(tiny_vae, (2, 1, 1, 2)).train()  # the highest-resolution up block and the mid block
+    grown.decode(_latents(tiny_vae)).square().mean().backward()
+    assert len(grown.decoder.up_blocks[0].resnets) == 1
+    for resnet in (grown.decoder.mid_block.resnets[1], grown.decoder.up_blocks[2].resnets[1]):
+        assert resnet.conv2.conv.weight.grad.abs().max() > 0
+        assert resnet.conv2.conv.bias.grad.abs().max() > 0
+    assert grown.decoder.up_blocks[0].resnets[0].conv1.conv.weight.grad.abs().max() > 0
+
+
+def test_a_decoder_that_would_not_grow_is_refused(tiny_vae):
+    with pytest.raises(ValueError, match="must add resnets"):
+        grow_decoder(tiny_vae, (1, 1, 1, 1))
+    with pytest.raises(ValueError, match="must add resnets"):
+        grow_decoder(tiny_vae, (2, 0, 1, 1))
+    with pytest.raises(ValueError, match="block depths given"):
+        grow_decoder(tiny_vae, (2, 2))
