@@ -19,6 +19,8 @@
 #       trained by regression on the ground-truth edits, beside the decoder lanes of grow
 #   OUT=... bash benchmarks/train_default_model.sh decay     # 2 GPUs: regress's lanes and a deeper decoder, chained
 #       with RESUME=1 and ended by a linear cool-down of every lane (COOL=1) in the last call
+#   OUT=... bash benchmarks/train_default_model.sh latent    # 2 GPUs: the shipped VAE whole, as it is and with a
+#       latent grown to $LATENT channels
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -396,7 +398,26 @@ case $phase in
         decoder c $((1 % gpus)) /tmp/vae_dec_grown tiny_vae_dec_grown ""
         wait
         eval_models e/student_reg_depth8 f/student_reg_depth4 ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay)"; exit 2 ;;
+    latent)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm): the decoder has stopped gaining
+        # (try 10: 24.96 dB, the same after a cool-down and with a deeper decoder); the latent is the bottleneck.
+        # GPU 0: the shipped VAE grown to a latent of $LATENT channels (default 64; the trained 32 first, decoded
+        # as before, benchmarks/grow_model.py --latent-channels), trained whole; GPU 1: the shipped VAE trained
+        # whole (the control: the encoder free too). Pairs of $PAIRS_FRAMES frames (default 65), $CLIPS_PER_INPUT
+        # a clip or still (default 12). The VAEs are measured on the CPU after (vae_psnr.py --families).
+        mkdir -p "$R/g" "$R/h"
+        shipped=src/sana_streaming/weights/default
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        if [ -z "${RESUME:-}" ]; then
+            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_latent \
+                --latent-channels ${LATENT:-64}
+            OUT=$R/g bash $D pairs
+        fi
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=/tmp/vae_latent VAE_NAME=tiny_vae_c${LATENT:-64} VAE_SECONDS=$seconds \
+            bash $D vae &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
+            bash $D vae &
+        wait ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

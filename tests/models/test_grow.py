@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
-from sana_streaming.models.grow import grow_depth, grown_softmax_layers
+from sana_streaming.models.grow import grow_channels, grow_depth, grown_softmax_layers
 from sana_streaming.models.state import CacheWindow
 
 ATOL = 1e-5  # float32: the same operations in the same order; only the new blocks' zero branches are added
@@ -72,3 +72,32 @@ def test_bad_growth_is_refused(small_model):
         grow_depth(small_model, 4)
     with pytest.raises(ValueError, match="change the kinds"):
         grow_depth(small_model, 8, softmax_layers=(3, 7))  # block 1 was softmax
+
+
+@torch.no_grad()
+def test_a_model_grown_to_more_latent_channels_keeps_the_trained_ones(small_model):
+    channels = small_model.cfg.in_channels
+    grown = grow_channels(small_model, channels + 4).eval()
+    assert grown.cfg.in_channels == grown.cfg.source_channels == channels + 4
+    x, source, caption = _inputs(small_model)
+    extra = torch.randn(2, 1, 4, *x.shape[2:], generator=torch.Generator().manual_seed(5))
+    wide_x, wide_source = torch.cat([x, extra[0]], dim=1), torch.cat([source, extra[1]], dim=1)
+    for chunks in (None, (3, 3)):
+        out = grown(wide_x, wide_source, 0.7, grown.encode_text(caption), chunks=chunks)
+        want = small_model(x, source, 0.7, small_model.encode_text(caption), chunks=chunks)
+        torch.testing.assert_close(out[:, :channels], want, atol=ATOL, rtol=0)
+        assert out[:, channels:].abs().max() == 0
+    with pytest.raises(ValueError, match="must grow"):
+        grow_channels(small_model, channels)
+
+
+def test_the_new_channels_learn_from_the_first_step(small_model):
+    channels = small_model.cfg.in_channels
+    grown = grow_channels(small_model, channels + 4).train()
+    x, source, caption = _inputs(grown)
+    target = torch.randn_like(x)  # the new channels' outputs are 0: a loss on their square alone has no gradient
+    (grown(x, source, 0.5, grown.encode_text(caption)) - target).square().mean().backward()
+    embed = grown.x_embedder.proj.weight.grad
+    assert embed[:, channels : channels + 4].abs().max() > 0 and embed[:, -4:].abs().max() > 0
+    rows = grown.final_layer.linear.weight.grad.unflatten(0, (-1, channels + 4))
+    assert rows[:, channels:].abs().max() > 0

@@ -8,7 +8,7 @@ import torch
 
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from sana_streaming.vae.config import get_vae_config
-from sana_streaming.vae.grow import grow_decoder
+from sana_streaming.vae.grow import grow_decoder, grow_latent
 
 ATOL = 1e-5  # float32: the same convs in the same order; only the new resnets' zero branches are added
 
@@ -61,3 +61,24 @@ def test_a_decoder_that_would_not_grow_is_refused(tiny_vae):
         grow_decoder(tiny_vae, (2, 0, 1, 1))
     with pytest.raises(ValueError, match="block depths given"):
         grow_decoder(tiny_vae, (2, 2))
+
+
+def test_a_grown_latent_keeps_the_trained_channels_and_the_decode(tiny_vae):
+    grown = grow_latent(tiny_vae, 64).eval()
+    assert grown.cfg.latent_channels == 64 and grown.cfg.encoder_stem_channels == 32 and grown.cfg.name == "tiny-c64"
+    video = torch.rand(1, 3, 9, 64, 96, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with torch.no_grad():
+        z_old, z = tiny_vae.encode(video), grown.encode(video)
+        torch.testing.assert_close(z[:, :32], z_old, atol=ATOL, rtol=0)
+        assert z[:, 32:].std() > 0.01  # the new channels carry features from the start
+        torch.testing.assert_close(grown.decode(z), tiny_vae.decode(z_old), atol=ATOL, rtol=0)
+        logvar = grown.posterior(video)[1]
+        torch.testing.assert_close(logvar[:, :32], tiny_vae.posterior(video)[1], atol=ATOL, rtol=0)
+        torch.testing.assert_close(grown.normalize(z)[:, :32], tiny_vae.normalize(z_old), atol=ATOL, rtol=0)
+    grown.train()
+    grown.decode(grown.encode(video)).square().mean().backward()
+    new_inputs = grown.decoder.conv_in.conv.weight.grad[:, 32:]
+    assert new_inputs.abs().max() > 0  # the decoder starts reading the new channels at the first step
+    assert grown.encoder.conv_out.conv.weight.grad[32:64].abs().max() == 0  # read through zero weights: no grad yet
+    with pytest.raises(ValueError, match="not more than"):
+        grow_latent(tiny_vae, 32)

@@ -59,3 +59,36 @@ def grow_depth(
             for parameter in output.parameters():
                 nn.init.zeros_(parameter)
     return grown
+
+
+@torch.no_grad()
+def grow_channels(model: SanaStreamingTransformer, channels: int) -> SanaStreamingTransformer:
+    """``model`` for a latent of ``channels`` channels (a VAE grown by :func:`sana_streaming.vae.grow.grow_latent`),
+    the trained channels first: on them it gives the model's outputs whatever the new channels hold, and on the
+    new ones a velocity of 0 at first.
+
+    The patchifier's weights for the new channels of the noisy and of the source latent, and the output layer's
+    rows for the new channels, start at zero (a zero weight still receives a gradient).
+    """
+    old = model.cfg
+    if channels <= old.in_channels or old.source_channels != old.in_channels:
+        raise ValueError(
+            f"grow_channels: {channels} channels for a model of {old.in_channels} (source {old.source_channels}): "
+            "the latent must grow, and the source latent must be the same VAE's"
+        )
+    name = f"{old.name.split('-c')[0]}-c{channels}"
+    cfg = dataclasses.replace(old, in_channels=channels, source_channels=channels, name=name)
+    grown = SanaStreamingTransformer(cfg)
+    state = {key: value.float() for key, value in model.state_dict().items()}
+    n = old.in_channels
+    embed = state["x_embedder.proj.weight"]  # (dim, noisy + source channels, patch...)
+    weight = embed.new_zeros(embed.shape[0], 2 * channels, *embed.shape[2:])
+    weight[:, :n], weight[:, channels : channels + n] = embed[:, :n], embed[:, n:]
+    state["x_embedder.proj.weight"] = weight
+    for key in ("final_layer.linear.weight", "final_layer.linear.bias"):  # rows: patch position, then channel
+        rows = state[key].unflatten(0, (-1, n))
+        wide = rows.new_zeros(rows.shape[0], channels, *rows.shape[2:])
+        wide[:, :n] = rows
+        state[key] = wide.flatten(0, 1)
+    grown.load_state_dict(state)
+    return grown

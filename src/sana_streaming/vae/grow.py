@@ -60,3 +60,39 @@ def grow_decoder(vae: VideoAutoencoder, layers: tuple[int, ...], seed: int = 0) 
         for parameter in resnet.conv2.parameters():
             nn.init.zeros_(parameter)
     return grown
+
+
+@torch.no_grad()
+def grow_latent(vae: VideoAutoencoder, channels: int, seed: int = 0) -> VideoAutoencoder:
+    """``vae`` with a latent of ``channels`` channels, the trained ones first: it encodes them as before and
+    decodes exactly as before (float32, on the CPU), the new ones unused by the decoder at first.
+
+    The encoder's output conv gets new rows for the new channels (freshly initialised, so they carry features
+    of the frame from the first step) and keeps the shared log-variance row last; the decoder's input conv gets
+    zero weights for them, which still receive a gradient. The encoder's stem keeps its width (it is the
+    latent's width by default). The new channels' latent statistics are 0 and 1.
+    """
+    old = vae.cfg
+    if channels <= old.latent_channels:
+        raise ValueError(f"grow_latent: {channels} channels is not more than the VAE's {old.latent_channels}")
+    stem = old.encoder_stem_channels or old.latent_channels
+    cfg = dataclasses.replace(
+        old, latent_channels=channels, encoder_stem_channels=stem, name=f"{old.name.split('-c')[0]}-c{channels}"
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        grown = VideoAutoencoder(cfg)
+    fresh = grown.state_dict()
+    n = old.latent_channels
+    state = {name: value.float() for name, value in vae.state_dict().items()}
+    for name in ("encoder.conv_out.conv.weight", "encoder.conv_out.conv.bias"):
+        rows = fresh[name].clone()
+        rows[:n], rows[-1] = state[name][:n], state[name][-1]  # the trained means, then the log-variance
+        state[name] = rows
+    weight = torch.zeros_like(fresh["decoder.conv_in.conv.weight"])
+    weight[:, :n] = state["decoder.conv_in.conv.weight"]
+    state["decoder.conv_in.conv.weight"] = weight
+    for name, fill in (("latents_mean", 0.0), ("latents_std", 1.0)):
+        state[name] = torch.cat([state[name], torch.full((channels - n,), fill)])
+    grown.load_state_dict(state)
+    return grown
