@@ -342,6 +342,27 @@ def test_eval_model_scores_each_family(clip16, tmp_path, capsys):
     assert main(["eval-model", "--families", "oil", "--quiet"]) == 2
     assert "unknown edit family 'oil'" in one_error_line(capsys)
     assert record["model"]["precision"] == "bf16"
+    assert "draws" not in record  # one draw: the figures as they are
+
+
+def test_eval_model_averages_several_draws(clip16, tmp_path, capsys):
+    """--draws 2: seeds 0 and 1, each family averaged over them; the draw of seed 0 is the plain run's."""
+    import json
+
+    args = ["eval-model", "--clip", str(clip16), "--frames", "33", "--families", "invert", "--resolution", "64x32"]
+    records = {}
+    for draws in (1, 2):
+        out = tmp_path / f"eval_{draws}.json"
+        assert main([*args, "--quiet", "--draws", str(draws), "--out", str(out)]) == 0
+        records[draws] = json.loads(out.read_text())
+    assert "draw of seed 1: mean PSNR" in capsys.readouterr().out
+    single, double = records[1], records[2]
+    assert [d["seed"] for d in double["draws"]] == [0, 1]
+    assert double["draws"][0]["mean_psnr_db"] == pytest.approx(single["mean_psnr_db"])
+    assert double["mean_psnr_db"] == pytest.approx(np.mean([d["mean_psnr_db"] for d in double["draws"]]))
+    assert double["draws"][0]["mean_psnr_db"] != double["draws"][1]["mean_psnr_db"]  # another draw
+    assert main([*args, "--quiet", "--draws", "0"]) == 2
+    assert "--draws 0" in one_error_line(capsys)
 
 
 def test_eval_model_measures_the_fast_paths_precision(clip16, tmp_path, capsys):

@@ -9,6 +9,7 @@ import torch
 from sana_streaming.eval import metrics
 from sana_streaming.eval.families import (
     PSNR_CAP_DB,
+    average_draws,
     family_benchmark,
     format_family_table,
     ground_truths,
@@ -49,6 +50,27 @@ def test_a_clip_of_one_chunk_has_no_jump_ratio_and_says_so(clip):
     result = family_benchmark(lambda frames, prompt: frames, clip, ["invert"], seed=0, first_chunk=17, chunk=8)
     assert np.isnan(result["worst_jump_ratio"]) and not np.isnan(result["worst_warp_ratio"])
     assert "worst jump ratio: n/a (the clip is too short" in format_family_table(result)
+
+
+def test_draws_average_each_familys_figures_and_keep_each_draws_summary(clip):
+    """Two draws of an editor that does nothing: each family's PSNR is the mean of its two draws' (their
+    parameters differ), and the summary is computed from those means as for one draw."""
+    seeds = [0, 1]
+    draws = [family_benchmark(lambda f, p: f, clip, FAMILIES, seed=s, first_chunk=9, chunk=8) for s in seeds]
+    result = average_draws(draws, seeds)
+    for name, row in result["families"].items():
+        each = [d["families"][name] for d in draws]
+        assert row["psnr_db"] == pytest.approx((each[0]["psnr_db"] + each[1]["psnr_db"]) / 2)
+        assert row["warp_ratio"] == pytest.approx((each[0]["warp_ratio"] + each[1]["warp_ratio"]) / 2)
+        assert row["params"] == [each[0]["params"], each[1]["params"]]
+    assert result["families"]["blur"]["params"][0] != result["families"]["blur"]["params"][1]
+    assert result["mean_psnr_db"] == pytest.approx(np.mean([d["mean_psnr_db"] for d in draws]))
+    worst = max(row["warp_ratio"] for row in result["families"].values())
+    assert result["worst_warp_ratio"] == pytest.approx(worst)
+    assert [d["seed"] for d in result["draws"]] == seeds
+    assert result["draws"][1]["mean_psnr_db"] == draws[1]["mean_psnr_db"]
+    with pytest.raises(ValueError, match="2 results for 3 seeds"):
+        average_draws(draws, [0, 1, 2])
 
 
 def test_vae_reconstruction_psnr_matches_a_whole_clip_decode(clip):

@@ -4,6 +4,9 @@ For every edit family: the family's first prompt, one parameter draw (fixed by t
 ``family.apply(clip, params)``, the editor's output for the prompt, and the metrics of :func:`evaluate` against
 that ground truth (PSNR, SSIM, warp error beside the ground truth's, chunk-boundary jump ratio). Also the VAE's
 own reconstruction PSNR on the clip (causal streaming encode and decode), the ceiling of every edit.
+
+One draw is one sample of what the prompts leave open (a family's strength, the editor's noise): several draws
+(:func:`average_draws`) tell a real difference between two editors from a lucky draw.
 """
 
 from __future__ import annotations
@@ -95,6 +98,30 @@ def family_benchmark(
         "mean_psnr_db": float(np.mean([r["psnr_db"] for r in rows.values()])),
         "worst_warp_ratio": _worst([r["warp_ratio"] for r in rows.values()]),
         "worst_jump_ratio": _worst([r["jump_ratio"] for r in rows.values()]),
+    }
+
+
+def average_draws(results: Sequence[dict], seeds: Sequence[int]) -> dict:
+    """Results of :func:`family_benchmark` for several seeds (other parameter draws, other noise) as one: each
+    family's figures averaged over the draws and its parameters listed per draw; the summary figures computed from
+    those averages as for one draw; each draw's own summary under ``"draws"``."""
+    if len(results) != len(seeds) or not results:
+        raise ValueError(f"average_draws: {len(results)} results for {len(seeds)} seeds")
+    rows = {}
+    for name, first in results[0]["families"].items():
+        draws = [result["families"][name] for result in results]
+        row = {"prompt": first["prompt"], "params": [d["params"] for d in draws]}
+        for key in ("psnr_db", "ssim", "warp_error", "truth_warp_error", "warp_ratio", "jump_ratio"):
+            values = [d[key] for d in draws if not np.isnan(d[key])]
+            row[key] = float(np.mean(values)) if values else float("nan")
+        rows[name] = row
+    summary = ("mean_psnr_db", "worst_warp_ratio", "worst_jump_ratio")
+    return {
+        "families": rows,
+        "mean_psnr_db": float(np.mean([r["psnr_db"] for r in rows.values()])),
+        "worst_warp_ratio": _worst([r["warp_ratio"] for r in rows.values()]),
+        "worst_jump_ratio": _worst([r["jump_ratio"] for r in rows.values()]),
+        "draws": [{"seed": seed, **{k: r[k] for k in summary}} for seed, r in zip(seeds, results, strict=True)],
     }
 
 

@@ -1,9 +1,12 @@
-"""A deeper decoder from a trained VAE, decoding exactly as it does: training goes on with more capacity on the
-same latents (the encoder is untouched, so every editor trained on them stays valid).
+"""A bigger VAE from a trained one, computing the same function at first, to train on from where it is.
 
-New resnets come after the trained ones of each decoder block (up blocks and mid block), each an identity at
-first: a resnet adds ``conv2(...)`` to its input, and its ``conv2`` starts at zero. A zero conv still receives a
-gradient (its input is not zero), so the new resnets start learning at the first step.
+:func:`grow_decoder`: a deeper decoder on the same latents (the encoder untouched, so every editor trained on them
+stays valid). New resnets come after the trained ones of each decoder block (up blocks and mid block), each an
+identity at first: a resnet adds ``conv2(...)`` to its input, and its ``conv2`` starts at zero. A zero conv still
+receives a gradient (its input is not zero), so the new resnets start learning at the first step.
+
+:func:`grow_latent`: more latent channels, the trained ones first (an editor follows with
+:func:`sana_streaming.models.grow.grow_channels`).
 """
 
 from __future__ import annotations
