@@ -51,6 +51,11 @@ decoder_lanes() {  # phases grow and regress: the shipped decoder on, with the m
         VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=${DEC_TEMPORAL:-2.0}" bash $D vae_decoder &
 }
 
+cool() {  # cool RUN BATCH: with COOL=1 (a chain's last call), the overrides that make the resumed run's learning
+    # rate fall linearly to 0 over this call's $seconds (benchmarks/cooldown_args.py); none before
+    [ -z "${COOL:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/cooldown_args.py "/tmp/runs/$1" "$seconds" "$2"
+}
+
 eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU, the shipped VAE), side by side
     [ -n "${EVAL:-}" ] || return 0
     for model in "$@"; do
@@ -377,9 +382,6 @@ case $phase in
                 --decoder-layers ${DEC_LAYERS:-2 2 2 2}
             OUT=$R/a PAIRS_FRAMES=81 bash $D pairs
         fi
-        cool() {  # cool RUN BATCH: the cool-down's overrides in the last call, none before
-            [ -z "${COOL:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/cooldown_args.py "/tmp/runs/$1" "$seconds" "$2"
-        }
         batch=${REG_BATCH:-8}
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         student() {  # student LANE GPU INIT NAME LR
@@ -398,24 +400,33 @@ case $phase in
         decoder c $((1 % gpus)) /tmp/vae_dec_grown tiny_vae_dec_grown ""
         wait
         eval_models e/student_reg_depth8 f/student_reg_depth4 ;;
-    latent)  # 2 GPUs, a fresh machine (RESUME=1 on the same machine still warm): the decoder has stopped gaining
-        # (try 10: 24.96 dB, the same after a cool-down and with a deeper decoder); the latent is the bottleneck.
-        # GPU 0: the shipped VAE grown to a latent of $LATENT channels (default 64; the trained 32 first, decoded
-        # as before, benchmarks/grow_model.py --latent-channels), trained whole; GPU 1: the shipped VAE trained
-        # whole (the control: the encoder free too). Pairs of $PAIRS_FRAMES frames (default 65), $CLIPS_PER_INPUT
-        # a clip or still (default 12). The VAEs are measured on the CPU after (vae_psnr.py --families).
-        mkdir -p "$R/g" "$R/h"
+    latent)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call:
+        # every lane cooled, as in decay): the decoder has stopped gaining (try 10: 24.96 dB, the same after a
+        # cool-down and with a deeper decoder); the latent is the bottleneck. The shipped VAE grown to each latent
+        # width in $LATENT (default "64"; at most two: GPU 0, then GPU 1; the trained 32 channels first, decoded
+        # as before, benchmarks/grow_model.py --latent-channels), trained whole, beside the shipped VAE trained
+        # whole (h, GPU 1: the control, the encoder free too). Pairs of $PAIRS_FRAMES frames (default 65),
+        # $CLIPS_PER_INPUT a clip or still (default 12). The VAEs are measured on the CPU after
+        # (vae_psnr.py --families). Try 10 ran LANE_SECONDS=95 CLIPS_PER_INPUT=4 with 64 channels.
+        mkdir -p "$R/g" "$R/h" "$R/i"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        widths=(${LATENT:-64})
         if [ -z "${RESUME:-}" ]; then
-            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_latent \
-                --latent-channels ${LATENT:-64}
+            for width in "${widths[@]}"; do
+                PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_latent$width \
+                    --latent-channels $width
+            done
             OUT=$R/g bash $D pairs
         fi
-        CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=/tmp/vae_latent VAE_NAME=tiny_vae_c${LATENT:-64} VAE_SECONDS=$seconds \
-            bash $D vae &
+        lanes=(g i)
+        for k in "${!widths[@]}"; do
+            name=tiny_vae_c${widths[$k]}
+            CUDA_VISIBLE_DEVICES=$((k % gpus)) OUT=$R/${lanes[$k]} VAE_INIT=/tmp/vae_latent${widths[$k]} \
+                VAE_NAME=$name VAE_SECONDS=$seconds VAE_ARGS="$(cool $name 4)" bash $D vae &
+        done
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
-            bash $D vae &
+            VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
         wait ;;
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent)"; exit 2 ;;
 esac
