@@ -77,8 +77,9 @@ kind.from_pretrained(sys.argv[2] + '/final', dtype=torch.float16).save_pretraine
 " "$1" "$2" "$3"
 }
 
-stills() {  # photographs from scikit-image, scikit-learn and matplotlib as .npy stills (make-pairs films them)
-    python3 benchmarks/stills.py /tmp/data/stills
+stills() {  # photographs from scikit-image, scikit-learn and matplotlib as .npy stills (make-pairs films them);
+    # STILLS_ARGS=--grey adds scikit-image's grey photographs
+    python3 benchmarks/stills.py /tmp/data/stills ${STILLS_ARGS:-}
 }
 
 for what in "$@"; do

