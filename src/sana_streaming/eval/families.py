@@ -93,12 +93,7 @@ def family_benchmark(
             "warp_ratio": summary["fidelity"]["warp_error_over_reference"],
             "jump_ratio": summary["edited"]["jump_ratio"],
         }
-    return {
-        "families": rows,
-        "mean_psnr_db": float(np.mean([r["psnr_db"] for r in rows.values()])),
-        "worst_warp_ratio": _worst([r["warp_ratio"] for r in rows.values()]),
-        "worst_jump_ratio": _worst([r["jump_ratio"] for r in rows.values()]),
-    }
+    return _summarised(rows)
 
 
 def average_draws(results: Sequence[dict], seeds: Sequence[int]) -> dict:
@@ -109,19 +104,24 @@ def average_draws(results: Sequence[dict], seeds: Sequence[int]) -> dict:
         raise ValueError(f"average_draws: {len(results)} results for {len(seeds)} seeds")
     rows = {}
     for name, first in results[0]["families"].items():
-        draws = [result["families"][name] for result in results]
-        row = {"prompt": first["prompt"], "params": [d["params"] for d in draws]}
+        each = [result["families"][name] for result in results]
+        row = {"prompt": first["prompt"], "params": [d["params"] for d in each]}
         for key in ("psnr_db", "ssim", "warp_error", "truth_warp_error", "warp_ratio", "jump_ratio"):
-            values = [d[key] for d in draws if not np.isnan(d[key])]
+            values = [d[key] for d in each if not np.isnan(d[key])]
             row[key] = float(np.mean(values)) if values else float("nan")
         rows[name] = row
     summary = ("mean_psnr_db", "worst_warp_ratio", "worst_jump_ratio")
+    draws = [{"seed": seed, **{k: r[k] for k in summary}} for seed, r in zip(seeds, results, strict=True)]
+    return {**_summarised(rows), "draws": draws}
+
+
+def _summarised(rows: dict) -> dict:
+    """The families' rows with the summary figures the targets are checked on."""
     return {
         "families": rows,
         "mean_psnr_db": float(np.mean([r["psnr_db"] for r in rows.values()])),
         "worst_warp_ratio": _worst([r["warp_ratio"] for r in rows.values()]),
         "worst_jump_ratio": _worst([r["jump_ratio"] for r in rows.values()]),
-        "draws": [{"seed": seed, **{k: r[k] for k in summary}} for seed, r in zip(seeds, results, strict=True)],
     }
 
 
