@@ -117,8 +117,13 @@ for what in "$@"; do
         throughput)  # the tiny recipes' steps at their batch and 4x it (synthetic data): is a step launch-bound?
             step throughput "${THROUGHPUT_SECONDS:-240}" python3 benchmarks/train_throughput.py --batch-times 1 4 \
                 --steps 5 --warmup 2 --no-checkpointing ${THROUGHPUT_ARGS:-} --out "$OUT/train_throughput_batch_h200.json" ;;
-        pairs)
+        pairs)  # VAL_INPUT=NAME: that still is kept out of the pairs, its own in /tmp/data/val (data.val_manifest)
             stills
+            if [ -n "${VAL_INPUT:-}" ]; then
+                mkdir -p /tmp/data/val_input && mv "/tmp/data/stills/$VAL_INPUT.npy" /tmp/data/val_input/
+                step val_pairs 120 $CLI make-pairs /tmp/data/val_input/*.npy --out /tmp/data/val --clip-format npy \
+                    --clips-per-input "${CLIPS_PER_INPUT:-12}" --frames "${PAIRS_FRAMES:-65}" --quiet
+            fi
             step pairs "${PAIRS_SECONDS:-180}" $CLI make-pairs .data/clips/*.mp4 /tmp/data/stills/*.npy --out /tmp/data/pairs \
                 --clip-format npy --clips-per-input "${CLIPS_PER_INPUT:-12}" --frames "${PAIRS_FRAMES:-65}" --quiet ;;
         long)  # every clip and still with every family's instruction (the stills filmed over 8 s)

@@ -87,6 +87,9 @@ def test_make_pairs_then_every_stage_then_edit(tmp_path, capsys):
                 "dmd.latent_frames=2",  # the pairs' 9 frames
                 "dmd.weight=0",
                 "dmd.regression=1",
+                f"data.val_manifest={pairs / 'manifest.jsonl'}",  # the plumbing: pairs a real run would keep out
+                "data.val_samples=1",
+                "run.val_every=1",
                 "--quiet",
             ]
         )
@@ -94,10 +97,14 @@ def test_make_pairs_then_every_stage_then_edit(tmp_path, capsys):
     )
     for stage, steps in (("vae", 2), ("bi", 2), ("st", 1), ("reg", 2)):
         rows = [json.loads(line) for line in (runs / stage / "log.jsonl").read_text().splitlines()]
+        rows = [r for r in rows if "loss" in r]  # the training steps' rows (validations have their own)
         assert [r["step"] for r in rows] == list(range(steps)), stage
         assert all(r["loss"] == r["loss"] and abs(r["loss"]) < 1e6 for r in rows), stage  # finite
     regression = [json.loads(line) for line in (runs / "reg" / "log.jsonl").read_text().splitlines()]
-    assert all("loss_regression" in r and "loss_dmd" not in r for r in regression)
+    assert all("loss_regression" in r and "loss_dmd" not in r for r in regression if "loss" in r)
+    validated = {r["step"]: r["val_mse"] for r in regression if "val_mse" in r}
+    assert list(validated) == [1, 2]
+    assert json.loads((runs / "reg" / "best" / "validation.json").read_text())["val_mse"] == min(validated.values())
     student = SanaStreamingTransformer.from_pretrained(runs / "st" / "final")
     teacher = SanaStreamingTransformer.from_pretrained(runs / "bi" / "final")
     assert student.cfg == teacher.cfg

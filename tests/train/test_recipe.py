@@ -36,6 +36,9 @@ def test_overrides_use_toml_values_and_bare_strings():
         ("[run]\nstage = 'streaming'\n", ["dmd.weight=0"], r"weight and regression must be >= 0 and not both 0"),
         ("[run]\nstage = 'streaming'\n", ["dmd.regression=-1"], r"weight and regression must be >= 0"),
         ("[run]\nstage = 'streaming'\n", ["dmd.weight=0", "dmd.regression=1"], r"weight = 0 .* needs \[model\] init"),
+        ("[run]\nstage = 'streaming'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* regression"),
+        ("[run]\nstage = 'vae'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* regression"),
+        ("[run]\nstage = 'vae'\n", ["run.val_every=0"], r"val_every and \[data\] val_samples must be at least 1"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):

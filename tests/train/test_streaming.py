@@ -200,6 +200,63 @@ def test_regression_beside_distribution_matching(tmp_path):
     assert values["loss"] == pytest.approx(0.5 * values["loss_dmd"] + values["loss_regression"], rel=1e-5)
 
 
+def test_validation_streams_held_out_pairs_with_the_ema_weights(tmp_path):
+    stage = regression_stage(tmp_path)
+    assert stage.validate() is None  # no validation pairs
+    stage.val_dataset = long_pairs(1)  # the training pair: training must lower its error
+    before = stage.validate()["val_mse"]
+    assert stage.validate()["val_mse"] == before  # the same noise every time
+    for step in range(30):
+        stage.train_step(step)
+    after = stage.validate()["val_mse"]
+    assert after < 0.5 * before
+    trained = {k: v.clone() for k, v in stage.generator.state_dict().items()}
+    stage.ema.shadow = {k: v.clone() for k, v in stage.ema.shadow.items()}
+    for value in stage.ema.shadow.values():  # the EMA, not the generator, is what is measured (and exported)
+        value.mul_(0.5)
+    assert stage.validate()["val_mse"] != pytest.approx(after, rel=1e-3)
+    torch.testing.assert_close(stage.generator.state_dict(), trained)
+
+
+def test_the_trainer_keeps_the_best_validated_weights_across_a_resume(tmp_path):
+    import json
+
+    from sana_streaming.models.transformer import SanaStreamingTransformer
+
+    data, held_out = long_pairs(2), long_pairs(1, seed=5)
+
+    def run(folder, stop_after=None):
+        cfg = recipe(
+            folder,
+            stage="streaming",
+            run={"steps": 6, "val_every": 2},
+            data={"batch_size": 1, "val_samples": 1},
+            optim={"lr": 1e-3, "warmup_steps": 0, "ema_decay": 0.9},
+            dmd={"latent_frames": 6, "weight": 0.0, "regression": 1.0, "reverse_weight": 0.0},
+        )
+        p = stage_parts()
+        train(
+            cfg, dataset=data, val_dataset=held_out, progress=False, stop_after=stop_after, model=p.pop("teacher"), **p
+        )
+
+    def validations(folder):
+        rows = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+        return {r["step"]: r["val_mse"] for r in rows if "val_mse" in r}
+
+    run(tmp_path / "full")
+    run(tmp_path / "split", stop_after=3)  # validated at step 2 and at its end, step 3
+    assert list(validations(tmp_path / "split")) == [2, 3]
+    run(tmp_path / "split")
+    full, split = validations(tmp_path / "full"), validations(tmp_path / "split")
+    assert list(full) == [2, 4, 6] and list(split) == [2, 3, 4, 6]
+    for folder, values in ((tmp_path / "full", full), (tmp_path / "split", split)):
+        record = json.loads((folder / "best" / "validation.json").read_text())
+        assert record["val_mse"] == min(values.values()) and values[record["step"]] == record["val_mse"]
+        SanaStreamingTransformer.from_pretrained(folder / "best")  # an exported model folder
+    for step in (2, 4, 6):  # the resumed run validates as the whole one did
+        assert split[step] == pytest.approx(full[step], rel=1e-5)
+
+
 def test_regression_without_edits_is_refused(tmp_path):
     stage = regression_stage(tmp_path)
     stage.items.dataset = long_videos(1)  # long videos: no ground truth

@@ -36,6 +36,8 @@ class RunConfig:
     # Stop after this many seconds of training (0: no limit), save, and export the weights of the step reached
     # as `final` (a run in a time box, e.g. on a lent GPU machine). Resuming continues towards `steps`.
     time_limit_s: float = 0.0
+    # With data.val_manifest: steps between validations (also one after the last step).
+    val_every: int = 100
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,11 @@ class DataSection:
     # to another clip's partway through (a scene cut; for the VAE: the edit inside each part stays consistent)
     crop_scale: tuple[float, float] = (0.8, 1.0)
     cut_prob: float = 0.0
+    # Pairs kept out of training (e.g. make-pairs on one clip or photograph that the manifest leaves out): the
+    # streaming stage's regression streams the first val_samples of them with the EMA weights every
+    # run.val_every steps, and exports the weights of the lowest error as `best` (it overfits a small set).
+    val_manifest: str = ""
+    val_samples: int = 8
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         raise ValueError(f"{path}: [dmd] weight and regression must be >= 0 and not both 0")
     if recipe.run.stage == "streaming" and dmd.weight == 0 and not recipe.model.init:
         raise ValueError(f"{path}: [dmd] weight = 0 (no teacher to start from) needs [model] init")
+    if recipe.data.val_manifest and (recipe.run.stage != "streaming" or dmd.regression == 0):
+        raise ValueError(f"{path}: [data] val_manifest is for the streaming stage's regression (dmd.regression > 0)")
+    if recipe.run.val_every < 1 or recipe.data.val_samples < 1:
+        raise ValueError(f"{path}: [run] val_every and [data] val_samples must be at least 1")
     if not 0 <= recipe.optim.cooldown <= 1:
         raise ValueError(f"{path}: [optim] cooldown must be within [0, 1], got {recipe.optim.cooldown!r}")
     return recipe

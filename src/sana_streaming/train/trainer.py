@@ -31,23 +31,26 @@ def make_stage(recipe: Recipe, device: torch.device, world: World, dataset: Sequ
         if dataset is None:  # the regression term needs the ground-truth edits: paired clips of the rollout's length
             regression = recipe.dmd.regression > 0
             dataset = _pair_dataset(recipe, _rollout_frames(recipe)) if regression else _long_dataset(recipe)
+        if recipe.data.val_manifest and "val_dataset" not in parts:  # whole windows, no scene cuts
+            manifest = recipe.data.val_manifest
+            parts["val_dataset"] = _pair_dataset(recipe, _rollout_frames(recipe), manifest=manifest, cut_prob=0.0)
         return StreamingStage(recipe, device, world, dataset=dataset, **parts)
     from sana_streaming.train.stages.vae import VAEStage
 
     return VAEStage(recipe, device, world, dataset=dataset or _pair_dataset(recipe), **parts)
 
 
-def _pair_dataset(recipe: Recipe, num_frames: int | None = None):
+def _pair_dataset(recipe: Recipe, num_frames: int | None = None, manifest: str = "", cut_prob: float | None = None):
     from sana_streaming.train.data.datasets import PairClipDataset
 
     data = recipe.data
     return PairClipDataset(
-        data.manifest,
+        manifest or data.manifest,
         num_frames=num_frames or data.num_frames,
         buckets=data.buckets,
         seed=recipe.run.seed,
         crop_scale=data.crop_scale,
-        cut_prob=data.cut_prob,
+        cut_prob=data.cut_prob if cut_prob is None else cut_prob,
     )
 
 
@@ -122,6 +125,7 @@ def train(
     end = recipe.run.steps if stop_after is None else min(recipe.run.steps, stop_after)
     bar = _bar(start, recipe.run.steps, progress and world.main)
     rows, step, began, timed_out = [], start, time.perf_counter(), False
+    best = _Best(out_dir, stage, world, logger)
     try:
         for step in range(start, end):
             values = stage.train_step(step)
@@ -134,11 +138,15 @@ def train(
                 bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if k in ("loss", "loss_dmd", "recon")})
             if (step + 1) % recipe.run.save_every == 0:
                 _save(out_dir, step + 1, stage, world)
+            if (step + 1) % recipe.run.val_every == 0:
+                best.validate(step + 1)
             if _out_of_time(recipe.run.time_limit_s, began, world) and step + 1 < end:
                 end = step + 1
                 timed_out = True
                 break
         step = end
+        if end > start and end % recipe.run.val_every:
+            best.validate(end)  # the weights the run ends with
     except KeyboardInterrupt:
         _save(out_dir, step, stage, world)  # steps before `step` are all finished
         raise
@@ -153,6 +161,29 @@ def train(
     if end == recipe.run.steps or timed_out:
         stage.export(out_dir / "final")  # every process: gathering sharded weights is collective
     return rows
+
+
+class _Best:
+    """Validation (stages that have it, e.g. the streaming stage with data.val_manifest): logs each validation
+    and exports the weights of the lowest error so far to ``best`` (with ``validation.json``; a resumed run
+    reads it and goes on from that best)."""
+
+    def __init__(self, out_dir: Path, stage, world: World, logger: _Logger) -> None:
+        self.folder, self.stage, self.world, self.logger = out_dir / "best", stage, world, logger
+        record = self.folder / "validation.json"
+        self.value = json.loads(record.read_text())["val_mse"] if record.is_file() else float("inf")
+
+    def validate(self, step: int) -> None:
+        """Validate the weights after ``step`` steps (every process: the EMA is gathered)."""
+        values = self.stage.validate() if hasattr(self.stage, "validate") else None
+        if values is None:
+            return
+        self.logger.log(step, values)
+        if values["val_mse"] < self.value:
+            self.value = values["val_mse"]
+            self.stage.export(self.folder)
+            if self.world.main:
+                (self.folder / "validation.json").write_text(json.dumps({"step": step, **values}) + "\n")
 
 
 def _out_of_time(limit_s: float, began: float, world: World) -> bool:

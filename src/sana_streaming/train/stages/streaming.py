@@ -70,8 +70,10 @@ class StreamingStage:
         teacher=None,
         vae=None,
         text_encoder=None,
+        val_dataset: Sequence | None = None,
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
+        self.val_dataset = val_dataset
         self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
         dmd = recipe.dmd
         self.teacher = self.critic = None  # without distribution matching (dmd.weight = 0) neither exists
@@ -152,11 +154,13 @@ class StreamingStage:
         gens,
         grad: bool,
         target: Tensor | None = None,
+        model: SanaStreamingTransformer | None = None,
     ):
-        """Generate the clip chunk by chunk; returns (x0 of the whole clip, reverse loss or None, regression loss
-        or None). With ``target`` (the ground-truth edit's latents) every step keeps its gradient and its x0 is
-        regressed on the target's chunk; otherwise only the last step of each chunk keeps its gradient."""
-        model = self.generator
+        """Generate the clip chunk by chunk (with the generator, or ``model``); returns (x0 of the whole clip,
+        reverse loss or None, regression loss or None). With ``target`` (the ground-truth edit's latents) every
+        step keeps its gradient and its x0 is regressed on the target's chunk; otherwise only the last step of
+        each chunk keeps its gradient."""
+        model = self.generator if model is None else model
         bounds = chunk_boundaries(source.shape[2])
         state = model.init_state(source.shape[0], tuple(source.shape[-2:]), bounds[1], window=self.window)
         rev_state = model.init_state(source.shape[0], tuple(source.shape[-2:]), bounds[1], window=self.window)
@@ -269,6 +273,30 @@ class StreamingStage:
             values["loss_critic"] = sum(critic_losses) / len(critic_losses)
         values["grad_norm"] = norm
         return values
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float] | None:
+        """The EMA weights' streamed edits of the first ``data.val_samples`` validation pairs against their ground
+        truths: the mean squared error of the final latents, the same noise every time (None without pairs).
+        Every process calls it (the EMA is gathered)."""
+        if self.val_dataset is None:
+            return None
+        model = SanaStreamingTransformer(self.generator.cfg)
+        self.ema.copy_to(model)
+        model = model.to(self.device).eval()
+        null = self.generator.y_embedder.y_embedding
+        count = min(len(self.val_dataset), self.recipe.data.val_samples)
+        total = 0.0
+        for i in range(count):  # one at a time: the pairs may come in several sizes (buckets)
+            item = self.val_dataset[i]
+            source = encode_latents(self.vae, item["source"][None].to(self.device))
+            target = encode_latents(self.vae, item["edited"][None].to(self.device))
+            feats, mask = text_batch(self.text, [item["prompt"]], null, [False])
+            text = model.encode_text(feats.to(self.device), mask.to(self.device))
+            gens = [seeded(self.recipe.run.seed, 7, i)]
+            x0, _, _ = self.rollout(source, text, None, gens, grad=False, model=model)
+            total += float(F.mse_loss(x0.float(), target.float()))
+        return {"val_mse": total / count}
 
     # -- checkpoints ----------------------------------------------------------------------------------------
 
