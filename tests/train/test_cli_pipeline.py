@@ -104,6 +104,7 @@ def test_make_pairs_then_every_stage_then_edit(tmp_path, capsys):
     assert all("loss_regression" in r and "loss_dmd" not in r for r in regression if "loss" in r)
     validated = {r["step"]: r["val_mse"] for r in regression if "val_mse" in r}
     assert list(validated) == [1, 2]
+    assert "best validation: val_mse" in capsys.readouterr().out
     assert json.loads((runs / "reg" / "best" / "validation.json").read_text())["val_mse"] == min(validated.values())
     student = SanaStreamingTransformer.from_pretrained(runs / "st" / "final")
     teacher = SanaStreamingTransformer.from_pretrained(runs / "bi" / "final")

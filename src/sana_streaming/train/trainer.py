@@ -160,6 +160,9 @@ def train(
         print(f"time limit of {recipe.run.time_limit_s:g} s reached: stopped after step {end} of {recipe.run.steps}")
     if end == recipe.run.steps or timed_out:
         stage.export(out_dir / "final")  # every process: gathering sharded weights is collective
+    if best.value < float("inf") and world.main:
+        record = json.loads((best.folder / "validation.json").read_text())
+        print(f"best validation: val_mse {record['val_mse']:.4g} after step {record['step']}, in {best.folder}")
     return rows
 
 
