@@ -66,15 +66,16 @@ fresh() {  # fresh RUN_DIR: a run starts from its init, not from the checkpoints
     [ -n "${RESUME:-}" ] || rm -rf "$1"
 }
 
-export_half() {  # export_half vae|dit RUN_DIR DEST: the final weights in float16 (a file must stay under 16 MiB)
-    cp "$2/log.jsonl" "$3_log.jsonl"
+export_half() {  # export_half vae|dit RUN_DIR DEST [FOLDER]: RUN_DIR/FOLDER's weights (default final) in float16
+    # (a file must stay under 16 MiB)
+    [ -n "${4:-}" ] || cp "$2/log.jsonl" "$3_log.jsonl"
     python3 -c "
 import sys, torch
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 kind = VideoAutoencoder if sys.argv[1] == 'vae' else SanaStreamingTransformer
-kind.from_pretrained(sys.argv[2] + '/final', dtype=torch.float16).save_pretrained(sys.argv[3])
-" "$1" "$2" "$3"
+kind.from_pretrained(sys.argv[2] + '/' + sys.argv[4], dtype=torch.float16).save_pretrained(sys.argv[3])
+" "$1" "$2" "$3" "${4:-final}"
 }
 
 stills() {  # photographs from scikit-image, scikit-learn and matplotlib as .npy stills (make-pairs films them);
@@ -178,11 +179,17 @@ for what in "$@"; do
                 run.out_dir="/tmp/runs/$name" run.steps="${ST_STEPS:-20000}" run.time_limit_s="${ST_SECONDS:-480}" \
                 run.save_every=200 ${ST_BATCH:+data.batch_size=$ST_BATCH} ${ST_INIT:+model.init=$ST_INIT} \
                 ${MODEL_PRESET:+model.preset=$MODEL_PRESET} ${ST_ARGS:-} --quiet
-            export_half dit "/tmp/runs/$name" "$OUT/$name" ;;
-        eval_model)  # `sana-streaming eval-model` on $EVAL_MODEL (a student's folder) with VAE_PATH, on the GPU
+            export_half dit "/tmp/runs/$name" "$OUT/$name"
+            if [ -f "/tmp/runs/$name/best/validation.json" ]; then  # data.val_manifest: the best validated too
+                cp "/tmp/runs/$name/best/validation.json" "$OUT/${name}_best_validation.json"
+                export_half dit "/tmp/runs/$name" "$OUT/${name}_best" best
+            fi ;;
+        eval_model)  # `sana-streaming eval-model` on $EVAL_MODEL (a student's folder) with VAE_PATH, on the GPU;
+            # EVAL_DRAWS=3: three draws averaged (one draw's mean moves by a few tenths of a dB)
             name=$(basename "${EVAL_MODEL:?set EVAL_MODEL}")
             step "eval_$name" 300 $CLI eval-model --model "$EVAL_MODEL" --vae "${VAE_PATH:-.data/tiny_vae}" \
                 --text-encoder features:.data/text.safetensors --clip .data/heldout/bikes.mp4 --quiet \
+                ${EVAL_DRAWS:+--draws $EVAL_DRAWS} \
                 --out "$OUT/eval_$name.json" ;;
         *) echo "unknown step $what (tests, tests_stabilize, stabilizer_cost, speed, full, kernels, mpq, pool, batch, train2b, throughput, pairs, long, vae, vae_decoder, vae_psnr, bidirectional, streaming, eval_model)"; exit 2 ;;
     esac

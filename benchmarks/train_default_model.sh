@@ -371,8 +371,9 @@ case $phase in
         # shipped student at $REG_LR (default 3e-5), (a) the shipped decoder on the recipe (its loss, at a rate
         # falling for the first time), (c) the shipped decoder grown to $DEC_LAYERS resnets a block (default 2 2 2
         # 2: 4.7 M parameters against 3.5 M, a 24-frame chunk decoded on 2 CPU cores in 327 ms against 218) on the
-        # recipe. Students by regression (dmd.weight=0), batch $REG_BATCH (default 8), pairs of 81 frames. EVAL=1
-        # evaluates both students after (GPU, the shipped VAE); the decoders are measured on the CPU after.
+        # recipe. Students by regression (dmd.weight=0), batch $REG_BATCH (default 8), pairs of 81 frames
+        # (STILLS_ARGS=--grey: 4 more inputs). EVAL=1 evaluates both students after (GPU, the shipped VAE); the
+        # decoders are measured on the CPU after.
         mkdir -p "$R/a" "$R/b" "$R/c" "$R/e" "$R/f"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
@@ -384,22 +385,27 @@ case $phase in
         fi
         batch=${REG_BATCH:-8}
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
+        # VAL_INPUT=NAME (a still, e.g. coffee): kept out of the pairs, validated on every $VAL_EVERY (50) steps;
+        # the best validated weights come back beside the last ones (NAME_best)
+        validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
         student() {  # student LANE GPU INIT NAME LR
             CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$shipped/vae ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
                 ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
-                ST_ARGS="$regress optim.lr=$5 $(cool "$4" "$batch")" bash $D streaming &
+                ST_ARGS="$regress optim.lr=$5 $validation $(cool "$4" "$batch")" bash $D streaming &
         }
         decoder() {  # decoder LANE GPU VAE NAME ARGS
             CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$3 VAE_NAME=$4 VAE_SECONDS=$seconds \
                 VAE_ARGS="$5 $(cool "${4}_decoder" 4)" bash $D vae_decoder &
         }
         student e 0 /tmp/student_depth8 student_reg_depth8 "${DEEP_LR:-1e-4}"
-        decoder b 0 $shipped/vae tiny_vae_dec_warped "vae_train.warped_temporal=${DEC_WARPED:-1.0}"
         student f $((1 % gpus)) $shipped/model student_reg_depth4 "${REG_LR:-3e-5}"
-        decoder a $((1 % gpus)) $shipped/vae tiny_vae_dec ""
-        decoder c $((1 % gpus)) /tmp/vae_dec_grown tiny_vae_dec_grown ""
+        if [ "${DECODERS:-1}" = 1 ]; then  # DECODERS=0: the students alone (try 10: the decoder is saturated)
+            decoder b 0 $shipped/vae tiny_vae_dec_warped "vae_train.warped_temporal=${DEC_WARPED:-1.0}"
+            decoder a $((1 % gpus)) $shipped/vae tiny_vae_dec ""
+            decoder c $((1 % gpus)) /tmp/vae_dec_grown tiny_vae_dec_grown ""
+        fi
         wait
-        eval_models e/student_reg_depth8 f/student_reg_depth4 ;;
+        eval_models e/student_reg_depth8 f/student_reg_depth4 $(cd "$R" && ls -d e/*_best f/*_best 2>/dev/null) ;;
     latent)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call:
         # every lane cooled, as in decay): the decoder has stopped gaining (try 10: 24.96 dB, the same after a
         # cool-down and with a deeper decoder); the latent is the bottleneck. The shipped VAE grown to each latent
