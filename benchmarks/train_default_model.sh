@@ -43,12 +43,21 @@ R=${OUT:?set OUT}
 D=benchmarks/device_run.sh
 seconds=${LANE_SECONDS:-380}
 
+decoder() {  # decoder LANE GPU VAE NAME ARGS: VAE's decoder trained on in lane LANE (cooled in the last call)
+    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$3 VAE_NAME=$4 VAE_SECONDS=$seconds \
+        VAE_ARGS="$5 $(cool "${4}_decoder" 4)" bash $D vae_decoder &
+}
+
+student() {  # student LANE GPU INIT NAME LR: a student from INIT by regression ($regress $validation, batch $batch)
+    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$shipped/vae ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
+        ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
+        ST_ARGS="$regress optim.lr=$5 ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
+}
+
 decoder_lanes() {  # phases grow and regress: the shipped decoder on, with the motion-aware term at $DEC_WARPED
     # (GPU 0, b) and with the frame-difference term at $DEC_TEMPORAL (GPU 1, a), beside their model lanes
-    CUDA_VISIBLE_DEVICES=0 OUT=$R/b VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_warped VAE_SECONDS=$seconds \
-        VAE_ARGS="vae_train.warped_temporal=${DEC_WARPED:-2.0}" bash $D vae_decoder &
-    CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/a VAE_PATH=$shipped/vae VAE_NAME=tiny_vae_dec_temporal \
-        VAE_SECONDS=$seconds VAE_ARGS="vae_train.temporal=${DEC_TEMPORAL:-2.0}" bash $D vae_decoder &
+    decoder b 0 $shipped/vae tiny_vae_dec_warped "vae_train.warped_temporal=${DEC_WARPED:-2.0}"
+    decoder a $((1 % gpus)) $shipped/vae tiny_vae_dec_temporal "vae_train.temporal=${DEC_TEMPORAL:-2.0}"
 }
 
 cool() {  # cool RUN BATCH: with COOL=1 (a chain's last call), the overrides that make the resumed run's learning
@@ -352,13 +361,9 @@ case $phase in
             PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_depth8 --depth 8
             OUT=$R/a PAIRS_FRAMES=81 bash $D pairs
         fi
-        regress="dmd.weight=0 dmd.regression=1 optim.lr=${REG_LR:-1e-4} optim.warmup_steps=50"
-        CUDA_VISIBLE_DEVICES=0 OUT=$R/e VAE_PATH=$shipped/vae ST_INIT=/tmp/student_depth8 ST_SECONDS=$seconds \
-            ST_NAME=student_reg_depth8 CRR=0 ST_BATCH=${REG_BATCH:-4} ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
-            bash $D streaming &
-        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/f VAE_PATH=$shipped/vae ST_INIT=$shipped/model ST_SECONDS=$seconds \
-            ST_NAME=student_reg_depth4 CRR=0 ST_BATCH=${REG_BATCH:-4} ST_MANIFEST=/tmp/data/pairs/manifest.jsonl ST_ARGS="$regress" \
-            bash $D streaming &
+        regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50" batch=${REG_BATCH:-4}
+        student e 0 /tmp/student_depth8 student_reg_depth8 "${REG_LR:-1e-4}"
+        student f $((1 % gpus)) $shipped/model student_reg_depth4 "${REG_LR:-1e-4}"
         decoder_lanes
         wait
         eval_models e/student_reg_depth8 f/student_reg_depth4 ;;
@@ -388,15 +393,6 @@ case $phase in
         # VAL_INPUT=NAME (a still, e.g. coffee): kept out of the pairs, validated on every $VAL_EVERY (50) steps;
         # the best validated weights come back beside the last ones (NAME_best)
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
-        student() {  # student LANE GPU INIT NAME LR
-            CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$shipped/vae ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
-                ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
-                ST_ARGS="$regress optim.lr=$5 $validation $(cool "$4" "$batch")" bash $D streaming &
-        }
-        decoder() {  # decoder LANE GPU VAE NAME ARGS
-            CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$3 VAE_NAME=$4 VAE_SECONDS=$seconds \
-                VAE_ARGS="$5 $(cool "${4}_decoder" 4)" bash $D vae_decoder &
-        }
         student e 0 /tmp/student_depth8 student_reg_depth8 "${DEEP_LR:-1e-4}"
         student f $((1 % gpus)) $shipped/model student_reg_depth4 "${REG_LR:-3e-5}"
         if [ "${DECODERS:-1}" = 1 ]; then  # DECODERS=0: the students alone (try 10: the decoder is saturated)

@@ -281,9 +281,7 @@ class StreamingStage:
         Every process calls it (the EMA is gathered)."""
         if self.val_dataset is None:
             return None
-        model = SanaStreamingTransformer(self.generator.cfg)
-        self.ema.copy_to(model)
-        model = model.to(self.device).eval()
+        model = self._ema_model().to(self.device).eval()
         null = self.generator.y_embedder.y_embedding
         count = min(len(self.val_dataset), self.recipe.data.val_samples)
         total = 0.0
@@ -334,9 +332,14 @@ class StreamingStage:
             self.critic_sched.load_state_dict(state["critic_sched"])
         self.ema.load_state_dict(state["ema"])
 
-    def export(self, folder) -> None:
-        """The generator's EMA weights as a model folder, written by process 0."""
+    def _ema_model(self) -> SanaStreamingTransformer:
+        """An unsharded copy of the generator with its EMA weights, on the CPU (every process calls it)."""
         model = SanaStreamingTransformer(self.generator.cfg)
         self.ema.copy_to(model)
+        return model
+
+    def export(self, folder) -> None:
+        """The generator's EMA weights as a model folder, written by process 0."""
+        model = self._ema_model()
         if self.world.main:
             model.save_pretrained(folder)
