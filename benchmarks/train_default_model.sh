@@ -72,6 +72,22 @@ eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU, the shippe
     done
     wait
 }
+latent_lanes() {  # phases latent and decay (LATENT set): the shipped VAE grown to each width in $LATENT (at most
+    # two: lane g on GPU 0, lane i on GPU 1), trained whole, beside the shipped VAE trained whole (lane h, GPU 1:
+    # the control); the grown VAEs are made in /tmp/vae_latentW by a fresh call
+    local widths=($1) lanes=(g i) k name
+    mkdir -p "$R/g" "$R/h" "$R/i"
+    for k in "${!widths[@]}"; do
+        [ -n "${RESUME:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae \
+            /tmp/vae_latent${widths[$k]} --latent-channels ${widths[$k]}
+        name=tiny_vae_c${widths[$k]}
+        CUDA_VISIBLE_DEVICES=$((k % gpus)) OUT=$R/${lanes[$k]} VAE_INIT=/tmp/vae_latent${widths[$k]} \
+            VAE_NAME=$name VAE_SECONDS=$seconds VAE_ARGS="$(cool $name 4)" bash $D vae &
+    done
+    CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
+        VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
+}
+
 case $phase in
     sweep)
         mkdir -p "$R/a" "$R/b" "$R/c" "$R/d" "$R/g" "$R/h"
@@ -378,14 +394,18 @@ case $phase in
         # 2: 4.7 M parameters against 3.5 M, a 24-frame chunk decoded on 2 CPU cores in 327 ms against 218) on the
         # recipe. Students by regression (dmd.weight=0), batch $REG_BATCH (default 8), pairs of 81 frames
         # (STILLS_ARGS=--grey: 4 more inputs). EVAL=1 evaluates both students after (GPU, the shipped VAE); the
-        # decoders are measured on the CPU after.
+        # decoders are measured on the CPU after. Try 11 ran DECODERS=0 E_LR=1e-5 LATENT=128 VAL_INPUT=coffee.
         mkdir -p "$R/a" "$R/b" "$R/c" "$R/e" "$R/f"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        # E_LR=RATE: lane e is the shipped student at that rate instead of grown to depth 8 (try 10: depth 8 gave
+        # nothing more than depth 4)
+        e_name=$([ -n "${E_LR:-}" ] && echo student_reg_lr${E_LR} || echo student_reg_depth8)
         if [ -z "${RESUME:-}" ]; then  # device_run.sh sets PYTHONPATH for its own steps only
-            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_depth8 --depth 8
-            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_dec_grown \
-                --decoder-layers ${DEC_LAYERS:-2 2 2 2}
+            [ -n "${E_LR:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model \
+                /tmp/student_depth8 --depth 8
+            [ "${DECODERS:-1}" = 0 ] || PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae \
+                /tmp/vae_dec_grown --decoder-layers ${DEC_LAYERS:-2 2 2 2}
             OUT=$R/a PAIRS_FRAMES=81 bash $D pairs
         fi
         batch=${REG_BATCH:-8}
@@ -393,15 +413,20 @@ case $phase in
         # VAL_INPUT=NAME (a still, e.g. coffee): kept out of the pairs, validated on every $VAL_EVERY (50) steps;
         # the best validated weights come back beside the last ones (NAME_best)
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
-        student e 0 /tmp/student_depth8 student_reg_depth8 "${DEEP_LR:-1e-4}"
+        if [ -n "${E_LR:-}" ]; then
+            student e 0 $shipped/model "$e_name" "$E_LR"
+        else
+            student e 0 /tmp/student_depth8 "$e_name" "${DEEP_LR:-1e-4}"
+        fi
         student f $((1 % gpus)) $shipped/model student_reg_depth4 "${REG_LR:-3e-5}"
         if [ "${DECODERS:-1}" = 1 ]; then  # DECODERS=0: the students alone (try 10: the decoder is saturated)
             decoder b 0 $shipped/vae tiny_vae_dec_warped "vae_train.warped_temporal=${DEC_WARPED:-1.0}"
             decoder a $((1 % gpus)) $shipped/vae tiny_vae_dec ""
             decoder c $((1 % gpus)) /tmp/vae_dec_grown tiny_vae_dec_grown ""
         fi
+        [ -z "${LATENT:-}" ] || latent_lanes "$LATENT"  # LATENT="128": latent's lanes beside the students
         wait
-        eval_models e/student_reg_depth8 f/student_reg_depth4 $(cd "$R" && ls -d e/*_best f/*_best 2>/dev/null) ;;
+        eval_models e/$e_name f/student_reg_depth4 $(cd "$R" && ls -d e/*_best f/*_best 2>/dev/null) ;;
     latent)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call:
         # every lane cooled, as in decay): the decoder has stopped gaining (try 10: 24.96 dB, the same after a
         # cool-down and with a deeper decoder); the latent is the bottleneck. The shipped VAE grown to each latent
@@ -410,25 +435,11 @@ case $phase in
         # whole (h, GPU 1: the control, the encoder free too). Pairs of $PAIRS_FRAMES frames (default 65),
         # $CLIPS_PER_INPUT a clip or still (default 12). The VAEs are measured on the CPU after
         # (vae_psnr.py --families). Try 10 ran LANE_SECONDS=95 CLIPS_PER_INPUT=4 with 64 channels.
-        mkdir -p "$R/g" "$R/h" "$R/i"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-        widths=(${LATENT:-64})
-        if [ -z "${RESUME:-}" ]; then
-            for width in "${widths[@]}"; do
-                PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_latent$width \
-                    --latent-channels $width
-            done
-            OUT=$R/g bash $D pairs
-        fi
-        lanes=(g i)
-        for k in "${!widths[@]}"; do
-            name=tiny_vae_c${widths[$k]}
-            CUDA_VISIBLE_DEVICES=$((k % gpus)) OUT=$R/${lanes[$k]} VAE_INIT=/tmp/vae_latent${widths[$k]} \
-                VAE_NAME=$name VAE_SECONDS=$seconds VAE_ARGS="$(cool $name 4)" bash $D vae &
-        done
-        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
-            VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
+        mkdir -p "$R/g"
+        [ -n "${RESUME:-}" ] || OUT=$R/g bash $D pairs
+        latent_lanes "${LATENT:-64}"
         wait ;;
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent)"; exit 2 ;;
 esac
