@@ -4,6 +4,7 @@
     python benchmarks/grow_model.py src/sana_streaming/weights/default/vae /tmp/vae_dec2 --decoder-layers 2 2 2 2
     python benchmarks/grow_model.py src/sana_streaming/weights/default/vae /tmp/vae_c64 --latent-channels 64
     python benchmarks/grow_model.py src/sana_streaming/weights/default/model /tmp/model_c64 --latent-channels 64
+    python benchmarks/grow_model.py src/sana_streaming/weights/default/vae /tmp/vae_w2 --width 2 [--width-parts decoder]
 
 An editor (`sana_streaming.models.grow.grow_depth`): the new blocks come after the trained ones, each an identity
 at first (the grown model gives the trained one's outputs); softmax attention in every fourth new block unless
@@ -11,7 +12,9 @@ at first (the grown model gives the trained one's outputs); softmax attention in
 blocks (the config's `decoder_layers_per_block` order), each an identity at first; the encoder, hence the latents,
 unchanged. A wider latent (`sana_streaming.vae.grow.grow_latent`, `sana_streaming.models.grow.grow_channels`): the
 trained channels first, encoded and decoded as before, the new ones unused at first by the decoder and predicted
-as 0 by the editor. Written as a folder (config.json + model.safetensors) in float32, for `model.init` or
+as 0 by the editor. A wider VAE (`sana_streaming.vae.grow.grow_width`): every channel of the encoder's and the
+decoder's blocks (or the decoder's alone, which keeps the latents) repeated, equal to the trained VAE but for a
+little noise on the copies. Written as a folder (config.json + model.safetensors) in float32, for `model.init` or
 `vae.path` of a training recipe.
 """
 
@@ -26,7 +29,7 @@ import torch
 from sana_streaming.models.grow import grow_channels, grow_depth
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.vae.autoencoder import VideoAutoencoder
-from sana_streaming.vae.grow import grow_decoder, grow_latent
+from sana_streaming.vae.grow import grow_decoder, grow_latent, grow_width
 
 
 def main() -> None:
@@ -36,24 +39,35 @@ def main() -> None:
     parser.add_argument("--depth", type=int, help="an editor's new number of blocks")
     parser.add_argument("--decoder-layers", type=int, nargs="+", help="a VAE decoder's new resnets per block")
     parser.add_argument("--latent-channels", type=int, help="a VAE's, or an editor's, new latent channels")
+    parser.add_argument("--width", type=int, help="a VAE's channels times this (a whole number)")
+    parser.add_argument(
+        "--width-parts", nargs="+", default=["encoder", "decoder"], help="what --width widens (default: both)"
+    )
     parser.add_argument("--softmax-layers", type=int, nargs="+", help="default: the model's, then every fourth")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     is_vae = "latent_channels" in json.loads((Path(args.model) / "config.json").read_text())
-    if (is_vae and args.depth) or (not is_vae and args.decoder_layers):
-        parser.error("--depth grows an editor, --decoder-layers a VAE")
-    if not (args.depth or args.decoder_layers or args.latent_channels):
-        parser.error("nothing to grow: give --depth, --decoder-layers or --latent-channels")
+    if (is_vae and args.depth) or (not is_vae and (args.decoder_layers or args.width)):
+        parser.error("--depth grows an editor, --decoder-layers and --width a VAE")
+    if not (args.depth or args.decoder_layers or args.latent_channels or args.width):
+        parser.error("nothing to grow: give --depth, --decoder-layers, --latent-channels or --width")
     if is_vae:
         vae = VideoAutoencoder.from_pretrained(args.model)
         if args.decoder_layers:
             vae = grow_decoder(vae, tuple(args.decoder_layers), seed=args.seed)
         if args.latent_channels:
             vae = grow_latent(vae, args.latent_channels, seed=args.seed)
+        if args.width:
+            try:
+                vae = grow_width(vae, args.width, tuple(args.width_parts), seed=args.seed)
+            except ValueError as err:
+                parser.error(str(err))
         vae.save_pretrained(args.out)
         count = sum(p.numel() for p in vae.parameters()) / 1e6
         print(
-            f"{args.out}: latent {vae.cfg.latent_channels} channels, decoder resnets "
+            f"{args.out}: latent {vae.cfg.latent_channels} channels, encoder widths "
+            f"{list(vae.cfg.block_out_channels)}, "
+            f"decoder widths {list(vae.cfg.decoder_block_out_channels)}, decoder resnets "
             f"{list(vae.cfg.decoder_layers_per_block)}, {count:.1f} M parameters"
         )
         return

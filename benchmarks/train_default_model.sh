@@ -21,6 +21,8 @@
 #       with RESUME=1 and ended by a linear cool-down of every lane (COOL=1) in the last call
 #   OUT=... bash benchmarks/train_default_model.sh latent    # 2 GPUs: the shipped VAE whole, as it is and with a
 #       latent grown to $LATENT channels
+#   OUT=... bash benchmarks/train_default_model.sh wide      # 2 GPUs: the shipped VAE twice as wide (encoder and
+#       decoder), its decoder alone twice as wide, beside the shipped VAE trained whole
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -65,10 +67,15 @@ cool() {  # cool RUN BATCH: with COOL=1 (a chain's last call), the overrides tha
     [ -z "${COOL:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/cooldown_args.py "/tmp/runs/$1" "$seconds" "$2"
 }
 
-eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU, the shipped VAE), side by side
+eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU, the shipped VAE), the lanes side by side and
+    # one lane's models one after another (device_run.sh archives and removes every log in its OUT as it ends: two
+    # at once in one folder would take each other's)
     [ -n "${EVAL:-}" ] || return 0
-    for model in "$@"; do
-        OUT=$R/${model%%/*} EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model &
+    local lane model
+    for lane in $(printf '%s\n' "$@" | cut -d/ -f1 | sort -u); do
+        for model in "$@"; do
+            [ "${model%%/*}" != "$lane" ] || OUT=$R/$lane EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model
+        done &
     done
     wait
 }
@@ -441,7 +448,32 @@ case $phase in
         [ -n "${RESUME:-}" ] || OUT=$R/g bash $D pairs
         latent_lanes "${LATENT:-64}"
         wait ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent)"; exit 2 ;;
+    wide)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call, as in
+        # decay). Try 10 and 11: neither a deeper decoder nor a 64- or 128-channel latent moved the VAE (24.96 dB;
+        # 25.7 even on the training clip bigbuckbunny: it is short of capacity, not of data), and the encoder's
+        # blocks (32, 64, 128 channels) are narrower than any latent they would fill. Width: (g, GPU 0) the shipped
+        # VAE with twice the channels in every block (grow_width: equal to it at first; 19.3 M parameters, 39 MB in
+        # float16), trained whole; (i, GPU 1) its decoder alone twice as wide (15.3 M), trained on the shipped
+        # latents, so every editor stays valid; (h, GPU 1) the shipped VAE trained whole: the control for g. Pairs
+        # of $PAIRS_FRAMES frames (default 65). The VAEs are measured on the CPU after (vae_psnr.py --families;
+        # their weights come back in 15-MiB parts). Both wide VAEs cost about 3-4x the tiny one's time a chunk on
+        # 2 CPU cores (benchmarks/NOTES.md, try 11).
+        mkdir -p "$R/g" "$R/h" "$R/i"
+        shipped=src/sana_streaming/weights/default
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        if [ -z "${RESUME:-}" ]; then
+            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_w2 --width 2
+            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae /tmp/vae_decw2 --width 2 \
+                --width-parts decoder
+            OUT=$R/g bash $D pairs
+        fi
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=/tmp/vae_w2 VAE_NAME=tiny_vae_w2 VAE_SECONDS=$seconds \
+            VAE_ARGS="$(cool tiny_vae_w2 4)" bash $D vae &
+        decoder i $((1 % gpus)) /tmp/vae_decw2 tiny_vae_decw2 ""
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
+            VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
+        wait ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent, wide)"; exit 2 ;;
 esac
 cd "$R" || exit 1
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json

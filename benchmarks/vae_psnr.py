@@ -6,7 +6,9 @@
 The figure is `sana-streaming eval-model`'s "VAE reconstruction PSNR" (the default model's target: 27 dB), for
 VAEs alone: compare decoders and training runs before training an editor on one. The warp error (0-255, the
 reconstruction's frame t warped to t+1 along the clip's own optical flow, cuts left out, as `sana-streaming eval`
-measures it) is printed beside the clip's own: the flicker the VAE adds before any editing. `--families` also
+measures it) is printed beside the clip's own: the flicker the VAE adds before any editing. The PSNR is also given by
+a frame's place among the frames that share a latent frame (a temporal compression the VAE cannot afford shows
+as places far below the others). `--families` also
 puts every edit family's ground truth (eval-model's, the same parameter draws) through each VAE: the PSNR an
 editor on that VAE could reach at best for the family, which tells a family the VAE loses from one the editor
 has not learnt.
@@ -53,7 +55,9 @@ def main() -> None:
         began = time.perf_counter()
         decoded = vae_reconstruction(vae, clip)  # under no_grad
         seconds = time.perf_counter() - began
-        psnr = float(np.minimum(metrics.psnr(decoded, clip[: len(decoded)]), PSNR_CAP_DB).mean())
+        per_frame = np.minimum(metrics.psnr(decoded, clip[: len(decoded)]), PSNR_CAP_DB)
+        psnr = float(per_frame.mean())
+        by_place = metrics.by_latent_position(per_frame, vae.cfg.temporal_compression)
         warp = metrics.warp_errors(decoded, motion.first(len(decoded)))
         rows.append(
             {
@@ -62,6 +66,7 @@ def main() -> None:
                 "params_m": sum(p.numel() for p in vae.parameters()) / 1e6,
                 "psnr_db": psnr,
                 "warp_error": float(warp[steady[: len(warp)]].mean()),
+                "psnr_by_latent_position_db": by_place.tolist(),
                 "seconds": seconds,
             }
         )
@@ -70,6 +75,7 @@ def main() -> None:
             f"({rows[-1]['params_m']:.1f}M parameters)",
             flush=True,
         )
+        print("  by place in a latent frame: " + " ".join(f"{v:.1f}" for v in by_place) + " dB", flush=True)
         if truths:
             rows[-1]["families_psnr_db"] = {n: vae_reconstruction_psnr(vae, t) for n, (_, _, t) in truths.items()}
             ceiling = rows[-1]["families_psnr_db"]

@@ -111,3 +111,11 @@ def test_the_report_serialises_plots_and_prints(tmp_path):
     assert "edited" in table and "reference" in table and "PSNR" in table
     with pytest.raises(ValueError, match="differ in shape"):
         evaluate(source, source[:5])
+
+
+def test_values_grouped_by_place_in_a_latent_frame():
+    # frame 0 is its own latent frame; then 1..4 share one, 5..8 the next, 9..10 begin a third
+    values = np.array([99.0, 10, 20, 30, 40, 12, 22, 32, 42, 14, 24])
+    by_place = metrics.by_latent_position(values, 4)
+    np.testing.assert_allclose(by_place, [12, 22, 31, 41])
+    assert np.isnan(metrics.by_latent_position(values[:3], 4)[2:]).all()

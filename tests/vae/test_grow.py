@@ -8,7 +8,7 @@ import torch
 
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from sana_streaming.vae.config import get_vae_config
-from sana_streaming.vae.grow import grow_decoder, grow_latent
+from sana_streaming.vae.grow import grow_decoder, grow_latent, grow_width
 
 ATOL = 1e-5  # float32: the same convs in the same order; only the new resnets' zero branches are added
 
@@ -82,3 +82,50 @@ def test_a_grown_latent_keeps_the_trained_channels_and_the_decode(tiny_vae):
     assert grown.encoder.conv_out.conv.weight.grad[32:64].abs().max() == 0  # read through zero weights: no grad yet
     with pytest.raises(ValueError, match="not more than"):
         grow_latent(tiny_vae, 32)
+
+
+WIDE_TOL = dict(atol=1e-4, rtol=1e-4)  # float32: a split input column sums in another order
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("parts", [("encoder", "decoder"), ("decoder",)])
+def test_a_widened_vae_encodes_and_decodes_as_the_trained_one(tiny_vae, parts):
+    grown = grow_width(tiny_vae, 2, parts, noise=0).eval()
+    assert grown.cfg.decoder_block_out_channels == (64, 128, 256)
+    wide_encoder = "encoder" in parts
+    assert grown.cfg.block_out_channels == ((64, 128, 256) if wide_encoder else (32, 64, 128))
+    assert grown.cfg.name == ("tiny-w2" if wide_encoder else "tiny-decw2")
+    video = torch.rand(1, 3, 17, 64, 96, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    z = tiny_vae.encode(video)
+    torch.testing.assert_close(grown.encode(video), z, **WIDE_TOL)
+    for causal in (True, False):
+        torch.testing.assert_close(grown.decode(z, causal=causal), tiny_vae.decode(z, causal=causal), **WIDE_TOL)
+    caches = [(vae.encoder_stream(), vae.decoder_stream()) for vae in (tiny_vae, grown)]
+    for part in video.split([9, 8], dim=2):  # through the streaming caches, the strided steps' pending frames too
+        pairs = zip((tiny_vae, grown), caches, strict=True)
+        out = [vae.decode_chunk(vae.encode_chunk(part, enc), dec) for vae, (enc, dec) in pairs]
+        torch.testing.assert_close(out[1], out[0], **WIDE_TOL)
+    params = [sum(p.numel() for p in vae.parameters()) for vae in (tiny_vae, grown)]
+    assert params[1] > 2.5 * params[0]
+
+
+def test_a_widened_vaes_copies_part_from_their_originals(tiny_vae):
+    grown = grow_width(tiny_vae, 2, ("decoder",), noise=1e-3).train()
+    conv = grown.decoder.mid_block.resnets[0].conv1.conv
+    half = conv.weight.shape[0] // 2
+    assert 0 < (conv.weight[half:] - conv.weight[:half]).abs().max() < 0.01 * conv.weight.abs().max()
+    z = _latents(tiny_vae)
+    with torch.no_grad():  # the noise moves the output a little
+        change = (grown.decode(z) - tiny_vae.decode(z)).abs().max()
+    assert 0 < change < 0.05
+    grown.decode(z).square().mean().backward()
+    grad = conv.weight.grad
+    assert (grad[half:] - grad[:half]).abs().max() > 1e-3 * grad.abs().max()  # the copies learn apart
+
+
+def test_a_width_that_would_not_grow_is_refused(tiny_vae):
+    for factor in (1, 1.5):
+        with pytest.raises(ValueError, match="whole number of at least 2"):
+            grow_width(tiny_vae, factor)
+    with pytest.raises(ValueError, match="parts must be among"):
+        grow_width(tiny_vae, 2, ("mid",))

@@ -133,6 +133,15 @@ def jump_ratio(changes: np.ndarray, boundaries: np.ndarray) -> float:
     return float(across / within)
 
 
+def by_latent_position(values: np.ndarray, temporal: int) -> np.ndarray:
+    """(temporal,) mean of per-frame ``values`` by a frame's place among the ``temporal`` frames of its latent
+    frame (a causal VAE's frame 0 has a latent frame of its own and is left out; frames 1..temporal share the
+    next one, and so on). A VAE whose error depends on that place shows it here (NaN where no frame falls)."""
+    values = np.asarray(values, np.float64)[1:]
+    place = np.arange(len(values)) % temporal
+    return np.array([values[place == k].mean() if (place == k).any() else np.nan for k in range(temporal)])
+
+
 def psnr(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """(T,) PSNR in dB per frame (peak 255; inf for identical frames)."""
     mse = np.square(frames.astype(np.float64) - reference.astype(np.float64)).reshape(len(frames), -1).mean(1)

@@ -7,6 +7,12 @@ receives a gradient (its input is not zero), so the new resnets start learning a
 
 :func:`grow_latent`: more latent channels, the trained ones first (an editor follows with
 :func:`sana_streaming.models.grow.grow_channels`).
+
+:func:`grow_width`: every channel of the encoder's or the decoder's blocks (or both) twice (three times ...), each
+copy equal to its original: a conv's output rows are repeated and its input columns split among the copies, so the
+RMS norms (a channel mean of squares) and the SiLUs see what they saw, and the strided space-to-depth and
+depth-to-space steps keep the copies in one block after the originals. A little noise on the copies' rows lets
+them part from their originals (equal copies would get equal gradients forever).
 """
 
 from __future__ import annotations
@@ -99,3 +105,56 @@ def grow_latent(vae: VideoAutoencoder, channels: int, seed: int = 0) -> VideoAut
         state[name] = torch.cat([state[name], torch.full((channels - n,), fill)])
     grown.load_state_dict(state)
     return grown
+
+
+_PARTS = ("encoder", "decoder")
+
+
+@torch.no_grad()
+def grow_width(
+    vae: VideoAutoencoder, factor: int = 2, parts: tuple[str, ...] = _PARTS, noise: float = 1e-3, seed: int = 0
+) -> VideoAutoencoder:
+    """``vae`` with ``factor`` times the channels in the blocks of ``parts`` ("encoder", "decoder"), its latent
+    unchanged, equal to it but for ``noise`` (float32, on the CPU). Growing the decoder alone keeps the latents,
+    hence every editor trained on them.
+
+    Args:
+        factor: an integer of at least 2 (the copies must be whole for the RMS norms to see the same mean).
+        noise: the copies' conv rows get Gaussian noise of ``noise`` times each weight's standard deviation.
+    """
+    if not isinstance(factor, int) or factor < 2:
+        raise ValueError(f"grow_width: the factor must be a whole number of at least 2, not {factor!r}")
+    parts = tuple(parts)
+    if not parts or any(part not in _PARTS for part in parts):
+        raise ValueError(f"grow_width: parts must be among {', '.join(_PARTS)}, not {', '.join(parts) or 'none'}")
+    old = vae.cfg
+    changes, tag = {}, "w" if len(parts) == 2 else f"{parts[0][:3]}w"
+    if "encoder" in parts:
+        stem = old.encoder_stem_channels or old.latent_channels
+        changes["block_out_channels"] = tuple(factor * c for c in old.block_out_channels)
+        changes["encoder_stem_channels"] = factor * stem
+    if "decoder" in parts:
+        changes["decoder_block_out_channels"] = tuple(factor * c for c in old.decoder_block_out_channels)
+    cfg = dataclasses.replace(old, **changes, name=f"{old.name}-{tag}{factor}")
+    with torch.random.fork_rng(devices=[]):  # every weight is replaced below; the caller's random state stays
+        grown = VideoAutoencoder(cfg)
+    state = {name: value.float() for name, value in vae.state_dict().items()}
+    generator = torch.Generator().manual_seed(seed)
+    for name, target in grown.state_dict().items():
+        value = state[name]
+        if value.shape == target.shape:
+            continue
+        rows = target.shape[0] // value.shape[0] if value.shape[0] != target.shape[0] else 1
+        if value.dim() > 1 and value.shape[1] != target.shape[1]:  # the copies share each input channel's weight
+            value = value.repeat(1, factor, *([1] * (value.dim() - 2))) / factor
+        if rows > 1:
+            originals = value
+            value = value.repeat(rows, *([1] * (value.dim() - 1)))
+            if value.dim() > 1 and noise > 0:
+                scale = noise * float(originals.std())
+                value[len(originals) :] += scale * torch.randn(value[len(originals) :].shape, generator=generator)
+        if value.shape != target.shape:
+            raise RuntimeError(f"grow_width: {name} is {tuple(value.shape)} where {tuple(target.shape)} is needed")
+        state[name] = value
+    grown.load_state_dict(state)
+    return grown.float()
