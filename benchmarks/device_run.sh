@@ -39,7 +39,8 @@
 #             another manifest (the pairs' for the regression term: ST_ARGS="dmd.regression=1 dmd.weight=0")
 # VAE_BATCH, BI_BATCH and ST_BATCH override the recipes' batch sizes (the tiny models leave an H200 mostly idle);
 # VAE_ARGS, BI_ARGS and ST_ARGS add overrides to those trainings' commands (e.g. VAE_ARGS="optim.lr=6e-4");
-# Weights come back in float16, a file over 15 MiB in parts (model.safetensors.part00 ...: `cat` them together).
+# Weights come back in float16; a file over 16 MiB does not come back: train_default_model.sh splits such files
+# into 15-MiB parts after everything that reads them (model.safetensors.part00 ...: `cat` them together).
 # VAE_INIT, BI_INIT and ST_INIT (model folders) continue a VAE, an editor or a student trained in an earlier call;
 # VAE_NAME, BI_NAME and ST_NAME name the exported folders (and keep side-by-side runs' folders apart);
 # MODEL_PRESET (e.g. tiny-c64) is the editor's and the student's architecture, VAE_PATH their VAE (default: this
@@ -77,11 +78,6 @@ from sana_streaming.vae.autoencoder import VideoAutoencoder
 kind = VideoAutoencoder if sys.argv[1] == 'vae' else SanaStreamingTransformer
 kind.from_pretrained(sys.argv[2] + '/' + sys.argv[4], dtype=torch.float16).save_pretrained(sys.argv[3])
 " "$1" "$2" "$3" "${4:-final}"
-    local weights=$3/model.safetensors  # a file comes back only under 16 MiB: a larger one in 15-MiB parts,
-    # model.safetensors.part00, part01 ... (join them with `cat model.safetensors.part* > model.safetensors`)
-    if [ "$(stat -c %s "$weights")" -gt $((15 * 1024 * 1024)) ]; then
-        split -b 15M -d "$weights" "$weights.part" && rm "$weights"
-    fi
 }
 
 stills() {  # photographs from scikit-image, scikit-learn and matplotlib as .npy stills (make-pairs films them);

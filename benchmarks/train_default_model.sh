@@ -23,6 +23,8 @@
 #       latent grown to $LATENT channels
 #   OUT=... bash benchmarks/train_default_model.sh wide      # 2 GPUs: the shipped VAE twice as wide (encoder and
 #       decoder), its decoder alone twice as wide, beside the shipped VAE trained whole
+#   OUT=... C128_VAE=... WHOLE_VAE=... bash benchmarks/train_default_model.sh follow   # 2 GPUs: students on try 11's
+#       two VAEs (the 128-channel latent and the shipped one trained whole), beside those VAEs further
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -56,6 +58,12 @@ student() {  # student LANE GPU INIT NAME LR: a student from INIT by regression 
         ST_ARGS="$regress optim.lr=$5 ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
 }
 
+student_on() {  # student_on LANE GPU INIT NAME VAE: as student, on VAE's latents, at $REG_LR (default 1e-4)
+    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$5 ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
+        ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
+        ST_ARGS="$regress optim.lr=${REG_LR:-1e-4} ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
+}
+
 decoder_lanes() {  # phases grow and regress: the shipped decoder on, with the motion-aware term at $DEC_WARPED
     # (GPU 0, b) and with the frame-difference term at $DEC_TEMPORAL (GPU 1, a), beside their model lanes
     decoder b 0 $shipped/vae tiny_vae_dec_warped "vae_train.warped_temporal=${DEC_WARPED:-2.0}"
@@ -67,14 +75,16 @@ cool() {  # cool RUN BATCH: with COOL=1 (a chain's last call), the overrides tha
     [ -z "${COOL:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/cooldown_args.py "/tmp/runs/$1" "$seconds" "$2"
 }
 
-eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU, the shipped VAE), the lanes side by side and
-    # one lane's models one after another (device_run.sh archives and removes every log in its OUT as it ends: two
-    # at once in one folder would take each other's)
+eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU) with the shipped VAE, or LANE/MODEL@VAE with
+    # that VAE folder; the lanes side by side and one lane's models one after another (device_run.sh archives and
+    # removes every log in its OUT as it ends: two at once in one folder would take each other's)
     [ -n "${EVAL:-}" ] || return 0
-    local lane model
+    local lane spec model vae
     for lane in $(printf '%s\n' "$@" | cut -d/ -f1 | sort -u); do
-        for model in "$@"; do
-            [ "${model%%/*}" != "$lane" ] || OUT=$R/$lane EVAL_MODEL=$R/$model VAE_PATH=$shipped/vae bash $D eval_model
+        for spec in "$@"; do
+            model=${spec%%@*} vae=$shipped/vae
+            [ "$model" = "$spec" ] || vae=${spec#*@}
+            [ "${model%%/*}" != "$lane" ] || OUT=$R/$lane EVAL_MODEL=$R/$model VAE_PATH=$vae bash $D eval_model
         done &
     done
     wait
@@ -455,9 +465,10 @@ case $phase in
         # VAE with twice the channels in every block (grow_width: equal to it at first; 19.3 M parameters, 39 MB in
         # float16), trained whole; (i, GPU 1) its decoder alone twice as wide (15.3 M), trained on the shipped
         # latents, so every editor stays valid; (h, GPU 1) the shipped VAE trained whole: the control for g. Pairs
-        # of $PAIRS_FRAMES frames (default 65). The VAEs are measured on the CPU after (vae_psnr.py --families;
-        # their weights come back in 15-MiB parts). Both wide VAEs cost about 3-4x the tiny one's time a chunk on
-        # 2 CPU cores (benchmarks/NOTES.md, try 11).
+        # of $PAIRS_FRAMES frames (default 65). EVAL=1 (the last call): vae_psnr.py --families on every VAE, on the
+        # GPU. The two wide VAEs' weights (37 and 29 MiB in 15-MiB parts) do not come back together: BRING="g" or
+        # "i" (the control's need not). On an H200 the wide VAEs train as fast as the tiny one (the loader bounds
+        # them: 44 samples/s); on 2 CPU cores they cost about 3-4x its time a chunk (benchmarks/NOTES.md, try 11).
         mkdir -p "$R/g" "$R/h" "$R/i"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
@@ -472,9 +483,52 @@ case $phase in
         decoder i $((1 % gpus)) /tmp/vae_decw2 tiny_vae_decw2 ""
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
             VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
-        wait ;;
-    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent, wide)"; exit 2 ;;
+        wait
+        [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr ;;
+    follow)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call, as in
+        # decay). Try 11 trained the shipped VAE whole, encoder too, 11,449 steps cooled: 25.35 dB (h), and grown to
+        # a 128-channel latent 11,259 steps: 25.65 dB (g), against 24.96. Their latents moved, so the student must
+        # follow them: (j, GPU 0) the shipped student grown to 128 channels (grow_model.py --latent-channels 128:
+        # the new ones predicted 0 at first) on $C128_VAE's latents, (k, GPU 1) the shipped student on $WHOLE_VAE's,
+        # both by regression at $REG_LR (default 1e-4: try 6 took some 800 steps to follow a moved encoder),
+        # validated on $VAL_INPUT's pairs as in decay; beside them both VAEs further whole (g on GPU 0, h on GPU 1),
+        # each student on the latents of the VAE it started from (an editor one VAE run behind was within 0.1 dB in
+        # try 6). EVAL=1 evaluates each student with the VAE it trained on (GPU). Carry the two VAE folders (the
+        # tracked tree leaves no room for them: see benchmarks/NOTES.md, try 11, for the slim tree).
+        mkdir -p "$R/g" "$R/h" "$R/j" "$R/k"
+        shipped=src/sana_streaming/weights/default
+        gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+        c128=${C128_VAE:?set C128_VAE to the 128-channel VAE folder} whole=${WHOLE_VAE:?set WHOLE_VAE}
+        if [ -z "${RESUME:-}" ]; then
+            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_c128 \
+                --latent-channels 128
+            OUT=$R/j PAIRS_FRAMES=81 bash $D pairs
+        fi
+        batch=${REG_BATCH:-8}
+        regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
+        validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
+        student_on j 0 /tmp/student_c128 student_reg_c128 "$c128"
+        student_on k $((1 % gpus)) $shipped/model student_reg_whole "$whole"
+        CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=$c128 VAE_NAME=tiny_vae_c128 VAE_SECONDS=$seconds \
+            VAE_ARGS="$(cool tiny_vae_c128 4)" bash $D vae &
+        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$whole VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
+            VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
+        wait
+        eval_models j/student_reg_c128@$c128 k/student_reg_whole@$whole \
+            $(cd "$R" && ls -d j/*_best 2>/dev/null | sed "s|\$|@$c128|") \
+            $(cd "$R" && ls -d k/*_best 2>/dev/null | sed "s|\$|@$whole|")
+        [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr ;;
+    *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent, wide, follow)"; exit 2 ;;
 esac
 cd "$R" || exit 1
+# BRING="g i": only those lanes' weights come back (at most 64 MiB come back from a call); then every weights file
+# over 15 MiB in 15-MiB parts, model.safetensors.part00 ... (16 MiB a file: `cat` the parts together)
+for lane in */; do
+    [ -z "${BRING:-}" ] || [[ " $BRING " == *" ${lane%/} "* ]] || rm -f "$lane"*/model.safetensors
+done
+for weights in */*/model.safetensors; do
+    [ ! -f "$weights" ] || [ "$(stat -c %s "$weights")" -le $((15 * 1024 * 1024)) ] ||
+        { split -b 15M -d "$weights" "$weights.part" && rm "$weights"; }
+done
 tar -cf all.tar $(ls -- results.tar */results.tar */*/config.json 2>/dev/null) && rm -f results.tar */results.tar */*/config.json
 find . -type f | sort

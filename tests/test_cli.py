@@ -382,3 +382,25 @@ def test_eval_model_measures_the_fast_paths_precision(clip16, tmp_path, capsys):
     assert bf16_db != fp8_db and abs(bf16_db - fp8_db) < 1.0  # quantized: close, not identical
     assert main([*args, "--quiet", "--precision", "fp4"]) == 2
     assert "fp4" in one_error_line(capsys)
+
+
+def test_cpu_bench_times_the_editor_with_other_vaes(clip16, tmp_path, capsys):
+    """bench --device cpu --vae FOLDER: the demo's editor with its own VAE, then with each VAE given, in one record."""
+    import json
+
+    from sana_streaming.vae.autoencoder import VideoAutoencoder
+    from sana_streaming.vae.config import get_vae_config
+
+    folder = tmp_path / "vae"
+    torch.manual_seed(0)
+    VideoAutoencoder(get_vae_config("tiny")).save_pretrained(folder)
+    out = tmp_path / "bench.json"
+    args = ["bench", "--device", "cpu", "--clip", str(clip16), "--frames", "33", "--vae", str(folder)]
+    assert main([*args, "--out", str(out)]) == 0
+    assert f"with the VAE {folder}:" in capsys.readouterr().out
+    record = json.loads(out.read_text())
+    assert record["result"]["frames"] == 33
+    [other] = record["with_vae"]
+    assert other["vae"] == str(folder) and other["result"]["frames"] == 33 and other["result"]["end_to_end_fps"] > 0
+    assert main(["bench", "--vae", str(folder)]) == 2  # the GPU mode has no VAE to swap
+    assert "bench --vae is for --device cpu" in one_error_line(capsys)

@@ -32,7 +32,15 @@ def _bench(args: argparse.Namespace) -> int:
         model = default_model_name()
         body = {"mode": "cpu", "model": model, "clip": clip, "result": bench.run_cpu_bench(clip, args.frames, model)}
         print(f"{model} editor on the CPU: {body['result']['end_to_end_fps']:.1f} frames/s end to end")
+        if args.vae:  # the same editor with other VAEs, one after another in this run
+            body["with_vae"] = []
+            for vae in args.vae:
+                result = bench.run_cpu_bench(clip, args.frames, model, vae=vae)
+                body["with_vae"].append({"vae": vae, "result": result})
+                print(f"{model} editor with the VAE {vae}: {result['end_to_end_fps']:.1f} frames/s end to end")
     else:
+        if args.vae:
+            raise ValueError("bench --vae is for --device cpu (the GPU mode times the 2B variants)")
         if not cuda_available():
             raise ValueError("bench --device cuda needs a CUDA device; use --device cpu for the CPU mode")
         body = {"mode": "gpu", "preset": args.preset, "frames": args.frames, "resolution": list(args.resolution)}
@@ -128,6 +136,9 @@ def add_parsers(commands) -> None:
         help="cuda: 2B variants; cpu: the demo's editor (the default model)",
     )
     bench.add_argument("--preset", default="sana-streaming-2b-720p")
+    bench.add_argument(
+        "--vae", nargs="+", metavar="FOLDER", help="CPU mode: the same editor with each of these VAEs too, side by side"
+    )
     bench.add_argument("--frames", type=int, default=969, help="video frames streamed per variant (default 969)")
     bench.add_argument("--memory-frames", type=int, default=2425, help="frames of the memory run (101 chunks)")
     bench.add_argument("--resolution", type=parse_resolution, default=(1280, 704))
