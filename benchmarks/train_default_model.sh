@@ -58,10 +58,10 @@ student() {  # student LANE GPU INIT NAME LR: a student from INIT by regression 
         ST_ARGS="$regress optim.lr=$5 ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
 }
 
-student_on() {  # student_on LANE GPU INIT NAME VAE: as student, on VAE's latents, at $REG_LR (default 1e-4)
-    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$5 ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
+student_on() {  # student_on LANE GPU INIT NAME LR VAE: as student, on VAE's latents
+    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$6 ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
         ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
-        ST_ARGS="$regress optim.lr=${REG_LR:-1e-4} ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
+        ST_ARGS="$regress optim.lr=$5 ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
 }
 
 decoder_lanes() {  # phases grow and regress: the shipped decoder on, with the motion-aware term at $DEC_WARPED
@@ -488,10 +488,12 @@ case $phase in
     follow)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call, as in
         # decay). Try 11 trained the shipped VAE whole, encoder too, 11,449 steps cooled: 25.35 dB (h), and grown to
         # a 128-channel latent 11,259 steps: 25.65 dB (g), against 24.96. Their latents moved, so the student must
-        # follow them: (j, GPU 0) the shipped student grown to 128 channels (grow_model.py --latent-channels 128:
-        # the new ones predicted 0 at first) on $C128_VAE's latents, (k, GPU 1) the shipped student on $WHOLE_VAE's,
-        # both by regression at $REG_LR (default 1e-4: try 6 took some 800 steps to follow a moved encoder),
-        # validated on $VAL_INPUT's pairs as in decay; beside them both VAEs further whole (g on GPU 0, h on GPU 1),
+        # follow them: (j, GPU 0) the shipped student grown to 128 channels (grow_model.py --latent-channels 128)
+        # on $C128_VAE's latents at $C128_LR (default 1e-4): its new channels' velocity is 0 at first, so the
+        # sampler's noise stays in them, and $C128_VAE's decoder reads them: it starts broken (19.2 dB on invert
+        # and blur, try 11) and must learn to denoise them; (k, GPU 1) the shipped student on $WHOLE_VAE's latents
+        # at $REG_LR (default 3e-5: they moved little, and the shipped student through that VAE untrained scores
+        # 21.68 dB against 21.74). Both by regression, validated on $VAL_INPUT's pairs as in decay; beside them both VAEs further whole (g on GPU 0, h on GPU 1),
         # each student on the latents of the VAE it started from (an editor one VAE run behind was within 0.1 dB in
         # try 6). EVAL=1 evaluates each student with the VAE it trained on (GPU). Carry the two VAE folders (the
         # tracked tree leaves no room for them: see benchmarks/NOTES.md, try 11, for the slim tree).
@@ -507,17 +509,18 @@ case $phase in
         batch=${REG_BATCH:-8}
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
-        student_on j 0 /tmp/student_c128 student_reg_c128 "$c128"
-        student_on k $((1 % gpus)) $shipped/model student_reg_whole "$whole"
+        student_on j 0 /tmp/student_c128 student_reg_c128 "${C128_LR:-1e-4}" "$c128"
+        student_on k $((1 % gpus)) $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
         CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=$c128 VAE_NAME=tiny_vae_c128 VAE_SECONDS=$seconds \
             VAE_ARGS="$(cool tiny_vae_c128 4)" bash $D vae &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$whole VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
             VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
         wait
+        [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr &  # beside the evaluations
         eval_models j/student_reg_c128@$c128 k/student_reg_whole@$whole \
             $(cd "$R" && ls -d j/*_best 2>/dev/null | sed "s|\$|@$c128|") \
             $(cd "$R" && ls -d k/*_best 2>/dev/null | sed "s|\$|@$whole|")
-        [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr ;;
+        wait ;;
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent, wide, follow)"; exit 2 ;;
 esac
 cd "$R" || exit 1

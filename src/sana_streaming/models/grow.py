@@ -68,7 +68,10 @@ def grow_channels(model: SanaStreamingTransformer, channels: int) -> SanaStreami
     new ones a velocity of 0 at first.
 
     The patchifier's weights for the new channels of the noisy and of the source latent, and the output layer's
-    rows for the new channels, start at zero (a zero weight still receives a gradient).
+    rows for the new channels, start at zero (a zero weight still receives a gradient). A velocity of 0 leaves
+    the sampler's starting noise in the new channels: harmless through a VAE that does not read them yet (one
+    fresh from ``grow_latent``), not through one trained to use them, which the model must first learn to
+    denoise.
     """
     old = model.cfg
     if channels <= old.in_channels or old.source_channels != old.in_channels:
