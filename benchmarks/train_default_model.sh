@@ -459,9 +459,10 @@ case $phase in
         latent_lanes "${LATENT:-64}"
         wait ;;
     wide)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call, as in
-        # decay). Try 10 and 11: neither a deeper decoder nor a 64- or 128-channel latent moved the VAE (24.96 dB;
-        # 25.7 even on the training clip bigbuckbunny: it is short of capacity, not of data), and the encoder's
-        # blocks (32, 64, 128 channels) are narrower than any latent they would fill. Width: (g, GPU 0) the shipped
+        # decay). Try 10: a deeper decoder did not move the VAE (24.96 dB; 25.7 even on the training clip
+        # bigbuckbunny: short of capacity more than of data); try 11: trained whole it moved (25.35 dB, 25.65 with
+        # a 128-channel latent), and its encoder's blocks (32, 64, 128 channels) are narrower than the latent they
+        # would fill. Width: (g, GPU 0) the shipped
         # VAE with twice the channels in every block (grow_width: equal to it at first; 19.3 M parameters, 39 MB in
         # float16), trained whole; (i, GPU 1) its decoder alone twice as wide (15.3 M), trained on the shipped
         # latents, so every editor stays valid; (h, GPU 1) the shipped VAE trained whole: the control for g. Pairs
@@ -493,10 +494,11 @@ case $phase in
         # sampler's noise stays in them, and $C128_VAE's decoder reads them: it starts broken (19.2 dB on invert
         # and blur, try 11) and must learn to denoise them; (k, GPU 1) the shipped student on $WHOLE_VAE's latents
         # at $REG_LR (default 3e-5: they moved little, and the shipped student through that VAE untrained scores
-        # 21.68 dB against 21.74). Both by regression, validated on $VAL_INPUT's pairs as in decay; beside them both VAEs further whole (g on GPU 0, h on GPU 1),
-        # each student on the latents of the VAE it started from (an editor one VAE run behind was within 0.1 dB in
-        # try 6). EVAL=1 evaluates each student with the VAE it trained on (GPU). Carry the two VAE folders (the
-        # tracked tree leaves no room for them: see benchmarks/NOTES.md, try 11, for the slim tree).
+        # 21.68 dB against 21.74). Both by regression, validated on $VAL_INPUT's pairs as in decay; beside them
+        # both VAEs further whole (g on GPU 0, h on GPU 1), each student on the latents of the VAE it started from
+        # (an editor one VAE run behind was within 0.1 dB in try 6). EVAL=1 evaluates each student with the VAE it
+        # trained on (GPU) and measures the VAEs. Carry the two VAE folders (the tracked tree leaves no room for
+        # them: bash benchmarks/slim_tree.sh on before the calls, off after; benchmarks/NOTES.md, try 11).
         mkdir -p "$R/g" "$R/h" "$R/j" "$R/k"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")

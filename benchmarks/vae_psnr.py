@@ -27,7 +27,7 @@ import torch
 from sana_streaming.commands.common import parse_resolution
 from sana_streaming.engine.bench import bench_record, save_record
 from sana_streaming.eval import metrics
-from sana_streaming.eval.families import PSNR_CAP_DB, ground_truths, vae_reconstruction, vae_reconstruction_psnr
+from sana_streaming.eval.families import capped_psnr, ground_truths, vae_reconstruction, vae_reconstruction_psnr
 from sana_streaming.eval.report import load_clip
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 
@@ -55,7 +55,7 @@ def main() -> None:
         began = time.perf_counter()
         decoded = vae_reconstruction(vae, clip)  # under no_grad
         seconds = time.perf_counter() - began
-        per_frame = np.minimum(metrics.psnr(decoded, clip[: len(decoded)]), PSNR_CAP_DB)
+        per_frame = capped_psnr(decoded, clip)
         psnr = float(per_frame.mean())
         by_place = metrics.by_latent_position(per_frame, vae.cfg.temporal_compression)
         warp = metrics.warp_errors(decoded, motion.first(len(decoded)))

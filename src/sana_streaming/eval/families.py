@@ -41,10 +41,15 @@ def vae_reconstruction(vae, clip: np.ndarray, first_chunk: int = 33, chunk: int 
     return np.concatenate(out)
 
 
+def capped_psnr(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(T,) PSNR in dB of ``frames`` against the first T frames of ``reference``, identical frames at the cap
+    the reports average with (:data:`PSNR_CAP_DB`)."""
+    return np.minimum(metrics.psnr(frames, reference[: len(frames)]), PSNR_CAP_DB)
+
+
 def vae_reconstruction_psnr(vae, clip: np.ndarray, first_chunk: int = 33, chunk: int = 24) -> float:
     """Mean per-frame PSNR (dB) of the clip (T, H, W, 3) uint8 through the causal VAE, chunk by chunk."""
-    decoded = vae_reconstruction(vae, clip, first_chunk, chunk)
-    return float(np.minimum(metrics.psnr(decoded, clip[: len(decoded)]), PSNR_CAP_DB).mean())
+    return float(capped_psnr(vae_reconstruction(vae, clip, first_chunk, chunk), clip).mean())
 
 
 def ground_truths(clip: np.ndarray, families: Sequence[str] | None = None, *, seed: int = 0) -> dict:
