@@ -8,7 +8,7 @@ import torch
 
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from sana_streaming.vae.config import get_vae_config
-from sana_streaming.vae.grow import grow_decoder, grow_latent, grow_width
+from sana_streaming.vae.grow import calibrate_latents, grow_decoder, grow_latent, grow_width
 
 ATOL = 1e-5  # float32: the same convs in the same order; only the new resnets' zero branches are added
 
@@ -129,3 +129,21 @@ def test_a_width_that_would_not_grow_is_refused(tiny_vae):
             grow_width(tiny_vae, factor)
     with pytest.raises(ValueError, match="parts must be among"):
         grow_width(tiny_vae, 2, ("mid",))
+
+
+@torch.no_grad()
+def test_calibrated_new_channels_are_normalised_and_the_old_ones_keep_their_statistics(tiny_vae):
+    grown = grow_latent(tiny_vae, 48).eval()
+    videos = [torch.rand(2, 3, 17, 64, 96, generator=torch.Generator().manual_seed(s)) * 2 - 1 for s in (3, 4)]
+    calibrate_latents(grown, videos, 32)
+    z = grown.normalize(torch.cat([grown.encode(v) for v in videos]))
+    per_channel = z.transpose(0, 1).flatten(1)
+    torch.testing.assert_close(per_channel[32:].mean(1), torch.zeros(16), atol=1e-4, rtol=0)
+    torch.testing.assert_close(per_channel[32:].std(1), torch.ones(16), atol=1e-4, rtol=0)
+    assert (grown.latents_mean[:32] == 0).all() and (grown.latents_std[:32] == 1).all()
+    raw = grown.encode(videos[0])
+    torch.testing.assert_close(grown.denormalize(grown.normalize(raw)), raw, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="not within"):
+        calibrate_latents(grown, videos, 48)
+    with pytest.raises(ValueError, match="no latents"):
+        calibrate_latents(grown, [], 32)

@@ -70,8 +70,8 @@ def grow_channels(model: SanaStreamingTransformer, channels: int) -> SanaStreami
     The patchifier's weights for the new channels of the noisy and of the source latent, and the output layer's
     rows for the new channels, start at zero (a zero weight still receives a gradient). A velocity of 0 leaves
     the sampler's starting noise in the new channels: harmless through a VAE that does not read them yet (one
-    fresh from ``grow_latent``), not through one trained to use them, which the model must first learn to
-    denoise.
+    fresh from ``grow_latent``); through one trained to use them, calibrate its statistics first
+    (:func:`sana_streaming.vae.grow.calibrate_latents`) so that the noise is at the channels' own scale.
     """
     old = model.cfg
     if channels <= old.in_channels or old.source_channels != old.in_channels:

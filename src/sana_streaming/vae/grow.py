@@ -158,3 +158,35 @@ def grow_width(
         state[name] = value
     grown.load_state_dict(state)
     return grown.float()
+
+
+@torch.no_grad()
+def calibrate_latents(vae: VideoAutoencoder, videos, first: int) -> VideoAutoencoder:
+    """``vae`` (changed in place) with the statistics of latent channels ``first`` onwards measured on
+    ``videos`` (tensors (B, 3, 1 + 8k, H, W) in [-1, 1]): there, the normalised latents of those videos have mean 0
+    and standard deviation 1. The channels before ``first`` keep their statistics, so an editor trained on them
+    stays valid.
+
+    What it is for: a latent grown by :func:`grow_latent` starts with statistics 0 and 1, while its new channels,
+    once trained, are far smaller than 1; an editor grown by :func:`sana_streaming.models.grow.grow_channels`
+    leaves the sampler's noise in them (a velocity of 0), at unit scale, which swamps the decoder. At the
+    channels' own scale that noise costs about what zeroing them does.
+    """
+    n = vae.cfg.latent_channels
+    if not 0 <= first < n:
+        raise ValueError(f"calibrate_latents: first channel {first} is not within the VAE's {n} latent channels")
+    total = squares = count = 0
+    for video in videos:
+        z = vae.encode(video.to(vae.latents_std.device, vae.dtype)).double()[:, first:]
+        total = total + z.sum(dim=(0, 2, 3, 4))
+        squares = squares + z.square().sum(dim=(0, 2, 3, 4))
+        count += z.numel() // z.shape[1]
+    if count < 2:
+        raise ValueError("calibrate_latents: no latents to measure (give at least one video)")
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt() * (count / (count - 1)) ** 0.5
+    if (std == 0).any():
+        raise ValueError("calibrate_latents: a channel does not vary over these videos; give more varied ones")
+    vae.latents_mean[first:] = mean.to(vae.latents_mean.dtype)
+    vae.latents_std[first:] = (std * vae.cfg.scaling_factor).to(vae.latents_std.dtype)
+    return vae
