@@ -501,7 +501,7 @@ case $phase in
         # (an editor one VAE run behind was within 0.1 dB in try 6). EVAL=1 evaluates each student with the VAE it
         # trained on (GPU) and measures the VAEs. Carry the two VAE folders (the tracked tree leaves no room for
         # them: bash benchmarks/slim_tree.sh on before the calls, off after; benchmarks/NOTES.md, try 11).
-        mkdir -p "$R/g" "$R/h" "$R/j" "$R/k"
+        mkdir -p "$R/g" "$R/h" "$R/j" "$R/k" "$R/l"
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
         c128=${C128_VAE:?set C128_VAE to the 128-channel VAE folder} whole=${WHOLE_VAE:?set WHOLE_VAE}
@@ -515,13 +515,17 @@ case $phase in
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
         student_on j 0 /tmp/student_c128 student_reg_c128 "${C128_LR:-1e-4}" "$c128"
         student_on k $((1 % gpus)) $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
+        # (l, GPU 0) k with the pixel term too (dmd.pixels=$PIXELS, default 1: the decoded rollout against the
+        # ground truth's pixels, what eval-model scores), without validation (8 files come back from a call)
+        regress="$regress dmd.pixels=${PIXELS:-1}" validation="" \
+            student_on l 0 $shipped/model student_reg_whole_pixels "${REG_LR:-3e-5}" "$whole"
         CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=$c128 VAE_NAME=tiny_vae_c128 VAE_SECONDS=$seconds \
             VAE_ARGS="$(cool tiny_vae_c128 4)" bash $D vae &
         CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$whole VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
             VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
         wait
         [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr &  # beside the evaluations
-        eval_models j/student_reg_c128@$c128 k/student_reg_whole@$whole \
+        eval_models j/student_reg_c128@$c128 k/student_reg_whole@$whole l/student_reg_whole_pixels@$whole \
             $(cd "$R" && ls -d j/*_best 2>/dev/null | sed "s|\$|@$c128|") \
             $(cd "$R" && ls -d k/*_best 2>/dev/null | sed "s|\$|@$whole|")
         wait ;;

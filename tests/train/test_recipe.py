@@ -33,11 +33,13 @@ def test_overrides_use_toml_values_and_bare_strings():
         ("[run\n", [], "not valid TOML"),
         ("[run]\nstage = 'bidirectional'\n", ["run.parallel=zero"], "parallel must be ddp or fsdp"),
         ("[run]\nstage = 'vae'\n", ["run.parallel=fsdp"], "fsdp is for the DiT stages"),
-        ("[run]\nstage = 'streaming'\n", ["dmd.weight=0"], r"weight and regression must be >= 0 and not both 0"),
-        ("[run]\nstage = 'streaming'\n", ["dmd.regression=-1"], r"weight and regression must be >= 0"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.weight=0"], r"weight, regression and pixels must be >= 0 and not all 0"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.regression=-1"], r"weight, regression and pixels must be >= 0"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.pixels=-1"], r"weight, regression and pixels must be >= 0"),
         ("[run]\nstage = 'streaming'\n", ["dmd.weight=0", "dmd.regression=1"], r"weight = 0 .* needs \[model\] init"),
-        ("[run]\nstage = 'streaming'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* regression"),
-        ("[run]\nstage = 'vae'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* regression"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.weight=0", "dmd.pixels=1"], r"weight = 0 .* needs \[model\] init"),
+        ("[run]\nstage = 'streaming'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* on pairs"),
+        ("[run]\nstage = 'vae'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* on pairs"),
         ("[run]\nstage = 'vae'\n", ["run.val_every=0"], r"val_every and \[data\] val_samples must be at least 1"),
     ],
 )
@@ -51,3 +53,11 @@ def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):
 def test_cli_reports_a_missing_recipe(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nope.toml")]) == 2
     assert capsys.readouterr().err.strip() == f"error: recipe not found: {tmp_path / 'nope.toml'}"
+
+
+def test_the_pixel_term_alone_is_a_streaming_recipe(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text("[run]\nstage = 'streaming'\n")
+    overrides = ["dmd.weight=0", "dmd.pixels=0.5", "model.init=runs/student", "data.val_manifest=v.jsonl"]
+    recipe = load_recipe(path, overrides)
+    assert recipe.dmd.pixels == 0.5 and recipe.dmd.regression == 0 and recipe.data.val_manifest == "v.jsonl"

@@ -90,8 +90,8 @@ def test_cycle_reverse_adds_its_gradient_and_can_be_switched_off(tmp_path):
             dataset=long_videos(1),
             **stage_parts(),
         )
-        numbers, source, conds, target = stage._batch(0)
-        assert target is None  # no regression term: the edits are not read
+        numbers, source, conds, target, edited = stage._batch(0)
+        assert target is None and edited is None  # no regression terms: the edits are not read
         text = stage.generator.encode_text(*conds["forward"])
         reverse = stage.generator.encode_text(*conds["reverse"]) if weight else None
         generated, reverse_loss, regression = stage.rollout(source, text, reverse, stage._gens(numbers, 5, 0), True)
@@ -140,7 +140,7 @@ def regression_stage(tmp_path, weight: float = 0.0, **dmd):
     teacher = p.pop("teacher")
     if weight > 0:
         p["teacher"] = teacher
-    cfg = streaming_recipe(tmp_path, weight=weight, regression=1.0, reverse_weight=0.0, **dmd)
+    cfg = streaming_recipe(tmp_path, weight=weight, reverse_weight=0.0, **{"regression": 1.0, **dmd})
     cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=1e-3, warmup_steps=0))
     return StreamingStage(cfg, torch.device("cpu"), World(), dataset=long_pairs(1), model=teacher, **p)
 
@@ -148,8 +148,8 @@ def regression_stage(tmp_path, weight: float = 0.0, **dmd):
 def test_regression_alone_needs_no_teacher_and_learns_the_edit(tmp_path):
     stage = regression_stage(tmp_path)
     assert stage.teacher is None and stage.critic is None
-    numbers, source, conds, target = stage._batch(0)
-    assert target is not None and target.shape == source.shape
+    numbers, source, conds, target, edited = stage._batch(0)
+    assert target is not None and target.shape == source.shape and edited is None  # no pixel term
 
     def distance() -> float:  # the streamed edit (EMA off: the generator itself) against the ground truth
         with torch.no_grad():
@@ -168,7 +168,7 @@ def test_regression_alone_needs_no_teacher_and_learns_the_edit(tmp_path):
 def test_regression_keeps_every_steps_gradient(tmp_path):
     # with a target each denoising step's x0 is regressed and keeps its gradient; without, only the last step's
     stage = regression_stage(tmp_path)
-    numbers, source, conds, target = stage._batch(0)
+    numbers, source, conds, target, _ = stage._batch(0)
     text = stage.generator.encode_text(*conds["forward"])
     calls = []
     forward_chunk = stage.generator.forward_chunk
@@ -190,6 +190,48 @@ def test_regression_keeps_every_steps_gradient(tmp_path):
     # the mean of eight MSEs (4 steps x 2 chunks), not the last steps' alone
     last_only = float(torch.nn.functional.mse_loss(x0_with.detach(), target))
     assert float(loss.detach()) != pytest.approx(last_only, rel=1e-3)
+
+
+def decoded_error(stage: StreamingStage, gens) -> float:
+    """The stage's streamed edit of its first pair, decoded, against the ground truth's pixels (MSE in [-1, 1])."""
+    _, source, conds, _, _ = stage._batch(0)
+    edited = long_pairs(1)[0]["edited"][None]
+    with torch.no_grad():
+        text = stage.generator.encode_text(*conds["forward"])
+        x0, _, _ = stage.rollout(source, text, None, gens, grad=False)
+        decoded = stage.vae.decode(stage.vae.denormalize(x0))
+    return float((decoded - edited).pow(2).mean())
+
+
+def test_the_pixel_term_scores_the_decoded_rollout_and_lowers_the_pixel_error(tmp_path):
+    """What eval-model measures is the decoded edit's error: the pixel term lowers it where the latents' regression,
+    through this (random) decoder, does not."""
+    after = {}
+    for name, dmd in (("pixels", {"regression": 0.0, "pixels": 1.0}), ("latents", {})):
+        stage = regression_stage(tmp_path / name, **dmd)
+        assert stage.teacher is None and stage.critic is None
+        numbers, _, _, target, edited = stage._batch(0)
+        first = decoded_error(stage, stage._gens(numbers, 5, 0))  # the draws of step 0's rollout
+        before = decoded_error(stage, stage._gens(numbers, 9, 0))
+        rows = [stage.train_step(step) for step in range(30)]
+        after[name] = decoded_error(stage, stage._gens(numbers, 9, 0))
+        if name == "pixels":
+            assert target is None and edited.shape == (1, 3, LONG_FRAMES, HEIGHT, WIDTH)
+            assert set(rows[0]) == {"loss", "loss_pixels", "grad_norm"}
+            assert rows[0]["loss_pixels"] == pytest.approx(first, rel=1e-5)  # step 0's rollout decoded, by hand
+            assert sum(r["loss"] for r in rows[-5:]) < 0.95 * sum(r["loss"] for r in rows[:5])
+            assert after[name] < 0.9 * before
+            assert all(q.grad is None for q in stage.vae.parameters())  # the VAE stays frozen
+        else:
+            assert edited is None  # the latents' regression alone reads no pixels
+    assert after["pixels"] < 0.9 * after["latents"]
+
+
+def test_the_pixel_term_beside_the_regression(tmp_path):
+    stage = regression_stage(tmp_path, pixels=0.25)
+    values = stage.train_step(0)
+    assert {"loss_regression", "loss_pixels"} <= set(values)
+    assert values["loss"] == pytest.approx(values["loss_regression"] + 0.25 * values["loss_pixels"], rel=1e-5)
 
 
 def test_regression_beside_distribution_matching(tmp_path):
@@ -260,6 +302,10 @@ def test_the_trainer_keeps_the_best_validated_weights_across_a_resume(tmp_path):
 def test_regression_without_edits_is_refused(tmp_path):
     stage = regression_stage(tmp_path)
     stage.items.dataset = long_videos(1)  # long videos: no ground truth
+    with pytest.raises(ValueError, match="paired clips"):
+        stage._batch(0)
+    stage = regression_stage(tmp_path / "pixels", regression=0.0, pixels=1.0)
+    stage.items.dataset = long_videos(1)
     with pytest.raises(ValueError, match="paired clips"):
         stage._batch(0)
 

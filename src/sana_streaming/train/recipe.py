@@ -119,6 +119,11 @@ class DMDConfig:
     # The rollout's x0 at every denoising step against the ground-truth edit (MSE of the latents); needs paired
     # clips (data.manifest of pairs). Maximises the expected PSNR where DMD samples one plausible edit.
     regression: float = 0.0
+    # The rollout's clip (each chunk's last x0) decoded by the frozen VAE against the ground-truth edit's pixels
+    # (MSE in [-1, 1]): the PSNR that eval-model measures, where the latents' MSE weighs errors as the latent
+    # space does (the default model's edits were 2-6 levels too bright on blur, with most of their error at low
+    # spatial frequencies). Needs paired clips.
+    pixels: float = 0.0
     latent_frames: int = 11  # rollout length in latent frames (first chunk 5, then chunks of 3)
     num_cached_chunks: int = 2
 
@@ -227,12 +232,15 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if recipe.run.parallel == "fsdp" and recipe.run.stage == "vae":
         raise ValueError(f"{path}: [run] parallel = fsdp is for the DiT stages; the VAE stage uses ddp")
     dmd = recipe.dmd
-    if dmd.weight < 0 or dmd.regression < 0 or (recipe.run.stage == "streaming" and dmd.weight + dmd.regression == 0):
-        raise ValueError(f"{path}: [dmd] weight and regression must be >= 0 and not both 0")
+    generator_terms = (dmd.weight, dmd.regression, dmd.pixels)
+    if min(generator_terms) < 0 or (recipe.run.stage == "streaming" and sum(generator_terms) == 0):
+        raise ValueError(f"{path}: [dmd] weight, regression and pixels must be >= 0 and not all 0")
     if recipe.run.stage == "streaming" and dmd.weight == 0 and not recipe.model.init:
         raise ValueError(f"{path}: [dmd] weight = 0 (no teacher to start from) needs [model] init")
-    if recipe.data.val_manifest and (recipe.run.stage != "streaming" or dmd.regression == 0):
-        raise ValueError(f"{path}: [data] val_manifest is for the streaming stage's regression (dmd.regression > 0)")
+    if recipe.data.val_manifest and (recipe.run.stage != "streaming" or dmd.regression + dmd.pixels == 0):
+        raise ValueError(
+            f"{path}: [data] val_manifest is for the streaming stage on pairs (dmd.regression or dmd.pixels > 0)"
+        )
     if recipe.run.val_every < 1 or recipe.data.val_samples < 1:
         raise ValueError(f"{path}: [run] val_every and [data] val_samples must be at least 1")
     if not 0 <= recipe.optim.cooldown <= 1:

@@ -15,6 +15,8 @@ Per generator step (paper_notes 3.8-3.9):
 4. Regression (``dmd.regression``, default 0; needs paired clips): the rollout's x0 at every denoising step
    against the ground-truth edit's latent (MSE), each step then keeping its gradient. With ``dmd.weight = 0``
    it is the only generator loss besides Cycle-Reverse: no teacher, no critic (about half the time a step).
+5. Pixels (``dmd.pixels``, default 0; needs paired clips): the rollout's clip decoded by the frozen VAE against
+   the ground-truth edit's pixels (MSE), the gradient through the decoder into the last step of each chunk.
 
 The critic (initialised from the teacher; the generator from ``model.init`` or the teacher) learns flow
 matching on generated clips, ``dmd.critic_ratio`` updates per generator update.
@@ -117,17 +119,22 @@ class StreamingStage:
     # -- data and conditioning -------------------------------------------------------------------------------
 
     def _batch(self, step: int):
-        """(global sample numbers, source latents, text conditions, ground-truth edit latents or None)."""
+        """(global sample numbers, source latents, text conditions, ground-truth edit latents or None, its pixels
+        or None): the edit's latents for the regression term, its pixels for the pixel term."""
         numbered = self.items(step)
         items = [item for _, item in numbered]
-        # long videos ("video") or pairs ("source", "edited"); the edits are read for the regression term only
+        # long videos ("video") or pairs ("source", "edited"); the edits are read for the regression terms only
         video = torch.stack([item["video"] if "video" in item else item["source"] for item in items])
         source = encode_latents(self.vae, video.to(self.device))
-        target = None
-        if self.recipe.dmd.regression > 0:
+        dmd, target, edited = self.recipe.dmd, None, None
+        if dmd.regression > 0 or dmd.pixels > 0:
             if not all("edited" in item for item in items):
-                raise ValueError("dmd.regression needs paired clips (source and edited): set data.manifest to pairs")
-            target = encode_latents(self.vae, torch.stack([item["edited"] for item in items]).to(self.device))
+                raise ValueError(
+                    "dmd.regression and dmd.pixels need paired clips (source and edited): set data.manifest to pairs"
+                )
+            edited = torch.stack([item["edited"] for item in items]).to(self.device)
+            target = encode_latents(self.vae, edited) if dmd.regression > 0 else None
+            edited = edited.float() if dmd.pixels > 0 else None
         null = self.generator.y_embedder.y_embedding
         conds = {}
         for key, field in (("forward", "prompt"), ("reverse", "reverse_prompt")):
@@ -135,7 +142,7 @@ class StreamingStage:
             conds[key] = (feats.to(self.device), mask.to(self.device))
         feats, mask = text_batch(self.text, [items[0]["prompt"]] * len(items), null, [True] * len(items))
         conds["null"] = (feats.to(self.device), mask.to(self.device))
-        return [n for n, _ in numbered], source, conds, target
+        return [n for n, _ in numbered], source, conds, target, edited
 
     def _gens(self, numbers: list[int], *keys: int) -> list[torch.Generator]:
         return [seeded(self.recipe.run.seed, *keys, n) for n in numbers]
@@ -231,6 +238,12 @@ class StreamingStage:
             gradient = (x0_fake - x0_real) / scale
         return 0.5 * F.mse_loss(x0, (x0 - gradient).detach())
 
+    def pixel_loss(self, x0: Tensor, edited: Tensor) -> Tensor:
+        """MSE of the clip ``x0`` (normalised latents) decoded by the frozen VAE, as the editor decodes it, against
+        the ground-truth edit's pixels (B, 3, T, H, W) in [-1, 1]."""
+        decoded = self.vae.decode(self.vae.denormalize(x0.to(self.vae.dtype)))
+        return F.mse_loss(decoded.float(), edited)
+
     def critic_loss(self, x0: Tensor, source: Tensor, conds: dict, gens) -> Tensor:
         x_t, t, noise = self._noised(x0.detach(), gens)
         velocity = self.critic(x_t, source, t, self.critic.encode_text(*conds["forward"])).float()
@@ -239,7 +252,7 @@ class StreamingStage:
     # -- one step -------------------------------------------------------------------------------------------
 
     def train_step(self, step: int) -> dict[str, float]:
-        numbers, source, conds, target = self._batch(step)
+        numbers, source, conds, target, edited = self._batch(step)
         dmd = self.recipe.dmd
         critic_losses = []
         for k in range(dmd.critic_ratio if self.critic is not None else 0):
@@ -263,6 +276,8 @@ class StreamingStage:
             terms["loss_reverse"] = (dmd.reverse_weight, reverse_loss)
         if regression_loss is not None:
             terms["loss_regression"] = (dmd.regression, regression_loss)
+        if edited is not None:
+            terms["loss_pixels"] = (dmd.pixels, self.pixel_loss(generated, edited))
         loss = sum(weight * term for weight, term in terms.values())
         loss.backward()
         average_gradients(self.generator, self.world)
