@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from family_runs import add_editor_arguments, held_out_clip, save_rows
+from family_runs import add_editor_arguments, edit_clip, held_out_clip, save_rows
 
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.eval.families import ground_truths, vae_reconstruction
@@ -41,9 +41,7 @@ def main() -> None:
     clip = held_out_clip(args.clip, editor, args.frames)
     rows = []
     for name, (prompt, _, truth) in ground_truths(clip, seed=0).items():
-        editor.reset()
-        editor.set_prompt(prompt)
-        edit = np.stack([f.image for f in editor.push(clip) + editor.flush()])
+        edit = edit_clip(editor, clip, prompt)
         with torch.no_grad():
             coded = vae_reconstruction(editor.vae, truth)
         row = {"family": name, "edit": bands(edit, truth, args.sigma), "vae": bands(coded, truth, args.sigma)}

@@ -32,16 +32,17 @@ def held_out_clip(path: str, editor: StreamingEditor, frames: int) -> np.ndarray
     return load_clip(path, fps=editor.config.fps, size=editor.config.resolution, max_frames=frames).frames
 
 
+def edit_clip(editor: StreamingEditor, frames: np.ndarray, prompt: str) -> np.ndarray:
+    """``frames`` (T, H, W, 3) uint8 edited with ``prompt`` as one stream from a fresh start, as `eval-model` does."""
+    editor.reset()
+    editor.set_prompt(prompt)
+    return np.stack([f.image for f in editor.push(frames) + editor.flush()])
+
+
 def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant) -> dict:
     """``variant`` (its settings) with the mean PSNR, the worst warp and jump ratios and each family's PSNR of
     ``editor`` on ``clip``, as `eval-model` measures them (same seed, same parameter draws); prints one line."""
-
-    def edit(frames: np.ndarray, prompt: str) -> np.ndarray:
-        editor.reset()
-        editor.set_prompt(prompt)
-        return np.stack([f.image for f in editor.push(frames) + editor.flush()])
-
-    return scored_row(edit, clip, label, **variant)
+    return scored_row(lambda frames, prompt: edit_clip(editor, frames, prompt), clip, label, **variant)
 
 
 def scored_row(edit, clip: np.ndarray, label: str, **variant) -> dict:

@@ -15,7 +15,7 @@ import argparse
 import time
 
 import numpy as np
-from family_runs import add_editor_arguments, held_out_clip, save_rows, scored_row
+from family_runs import add_editor_arguments, edit_clip, held_out_clip, save_rows, scored_row
 
 from sana_streaming.engine.editor import StreamingEditor
 from sana_streaming.engine.stabilize import TemporalStabilizer
@@ -34,9 +34,7 @@ def main() -> None:
 
     def unfiltered(frames: np.ndarray, prompt: str) -> np.ndarray:
         if prompt not in raw:
-            editor.reset()
-            editor.set_prompt(prompt)
-            raw[prompt] = np.stack([f.image for f in editor.push(frames) + editor.flush()])
+            raw[prompt] = edit_clip(editor, frames, prompt)
         return raw[prompt]
 
     rows = []

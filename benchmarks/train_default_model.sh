@@ -52,16 +52,16 @@ decoder() {  # decoder LANE GPU VAE NAME ARGS: VAE's decoder trained on in lane 
         VAE_ARGS="$5 $(cool "${4}_decoder" 4)" bash $D vae_decoder &
 }
 
-student() {  # student LANE GPU INIT NAME LR: a student from INIT by regression ($regress $validation, batch $batch)
-    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$shipped/vae ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
+student() {  # student LANE GPU INIT NAME LR [VAE]: a student from INIT by regression ($regress $validation, batch
+    # $batch) on VAE's latents (default the shipped VAE)
+    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=${6:-$shipped/vae} ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
         ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
         ST_ARGS="$regress optim.lr=$5 ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
 }
 
-student_on() {  # student_on LANE GPU INIT NAME LR VAE: as student, on VAE's latents
-    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_PATH=$6 ST_INIT=$3 ST_SECONDS=$seconds ST_NAME=$4 CRR=0 \
-        ST_BATCH=$batch ST_MANIFEST=/tmp/data/pairs/manifest.jsonl \
-        ST_ARGS="$regress optim.lr=$5 ${validation:-} $(cool "$4" "$batch")" bash $D streaming &
+vae_lane() {  # vae_lane LANE GPU INIT NAME: the VAE INIT trained whole in lane LANE (cooled in the last call)
+    CUDA_VISIBLE_DEVICES=$2 OUT=$R/$1 VAE_INIT=$3 VAE_NAME=$4 VAE_SECONDS=$seconds VAE_ARGS="$(cool "$4" 4)" \
+        bash $D vae &
 }
 
 decoder_lanes() {  # phases grow and regress: the shipped decoder on, with the motion-aware term at $DEC_WARPED
@@ -92,17 +92,14 @@ eval_models() {  # EVAL=1: eval-model on each LANE/MODEL folder (GPU) with the s
 latent_lanes() {  # phases latent and decay (LATENT set): the shipped VAE grown to each width in $LATENT (at most
     # two: lane g on GPU 0, lane i on GPU 1), trained whole, beside the shipped VAE trained whole (lane h, GPU 1:
     # the control); the grown VAEs are made in /tmp/vae_latentW by a fresh call
-    local widths=($1) lanes=(g i) k name
+    local widths=($1) lanes=(g i) k
     mkdir -p "$R/g" "$R/h" "$R/i"
     for k in "${!widths[@]}"; do
         [ -n "${RESUME:-}" ] || PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/vae \
             /tmp/vae_latent${widths[$k]} --latent-channels ${widths[$k]}
-        name=tiny_vae_c${widths[$k]}
-        CUDA_VISIBLE_DEVICES=$((k % gpus)) OUT=$R/${lanes[$k]} VAE_INIT=/tmp/vae_latent${widths[$k]} \
-            VAE_NAME=$name VAE_SECONDS=$seconds VAE_ARGS="$(cool $name 4)" bash $D vae &
+        vae_lane ${lanes[$k]} $((k % gpus)) /tmp/vae_latent${widths[$k]} tiny_vae_c${widths[$k]}
     done
-    CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
-        VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
+    vae_lane h $((1 % gpus)) $shipped/vae tiny_vae_whole
 }
 
 case $phase in
@@ -479,11 +476,9 @@ case $phase in
                 --width-parts decoder
             OUT=$R/g bash $D pairs
         fi
-        CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=/tmp/vae_w2 VAE_NAME=tiny_vae_w2 VAE_SECONDS=$seconds \
-            VAE_ARGS="$(cool tiny_vae_w2 4)" bash $D vae &
+        vae_lane g 0 /tmp/vae_w2 tiny_vae_w2
         decoder i $((1 % gpus)) /tmp/vae_decw2 tiny_vae_decw2 ""
-        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$shipped/vae VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
-            VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
+        vae_lane h $((1 % gpus)) $shipped/vae tiny_vae_whole
         wait
         [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr ;;
     follow)  # 2 GPUs, a fresh machine, then RESUME=1 on the same machine still warm (COOL=1 in the last call, as in
@@ -513,16 +508,14 @@ case $phase in
         batch=${REG_BATCH:-8}
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
-        student_on j 0 /tmp/student_c128 student_reg_c128 "${C128_LR:-1e-4}" "$c128"
-        student_on k $((1 % gpus)) $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
+        student j 0 /tmp/student_c128 student_reg_c128 "${C128_LR:-1e-4}" "$c128"
+        student k $((1 % gpus)) $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
         # (l, GPU 0) k with the pixel term too (dmd.pixels=$PIXELS, default 1: the decoded rollout against the
         # ground truth's pixels, what eval-model scores), without validation (8 files come back from a call)
         regress="$regress dmd.pixels=${PIXELS:-1}" validation="" \
-            student_on l 0 $shipped/model student_reg_whole_pixels "${REG_LR:-3e-5}" "$whole"
-        CUDA_VISIBLE_DEVICES=0 OUT=$R/g VAE_INIT=$c128 VAE_NAME=tiny_vae_c128 VAE_SECONDS=$seconds \
-            VAE_ARGS="$(cool tiny_vae_c128 4)" bash $D vae &
-        CUDA_VISIBLE_DEVICES=$((1 % gpus)) OUT=$R/h VAE_INIT=$whole VAE_NAME=tiny_vae_whole VAE_SECONDS=$seconds \
-            VAE_ARGS="$(cool tiny_vae_whole 4)" bash $D vae &
+            student l 0 $shipped/model student_reg_whole_pixels "${REG_LR:-3e-5}" "$whole"
+        vae_lane g 0 "$c128" tiny_vae_c128
+        vae_lane h $((1 % gpus)) "$whole" tiny_vae_whole
         wait
         [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr &  # beside the evaluations
         eval_models j/student_reg_c128@$c128 k/student_reg_whole@$whole l/student_reg_whole_pixels@$whole \

@@ -144,20 +144,17 @@ def grow_width(
         value = state[name]
         if value.shape == target.shape:
             continue
-        rows = target.shape[0] // value.shape[0] if value.shape[0] != target.shape[0] else 1
         if value.dim() > 1 and value.shape[1] != target.shape[1]:  # the copies share each input channel's weight
-            value = value.repeat(1, factor, *([1] * (value.dim() - 2))) / factor
-        if rows > 1:
-            originals = value
-            value = value.repeat(rows, *([1] * (value.dim() - 1)))
-            if value.dim() > 1 and noise > 0:
-                scale = noise * float(originals.std())
-                value[len(originals) :] += scale * torch.randn(value[len(originals) :].shape, generator=generator)
-        if value.shape != target.shape:
-            raise RuntimeError(f"grow_width: {name} is {tuple(value.shape)} where {tuple(target.shape)} is needed")
-        state[name] = value
+            value = torch.cat([value / factor] * factor, dim=1)
+        wide = torch.cat([value] * (target.shape[0] // value.shape[0]))  # output rows: originals, copies
+        copies = wide[len(value) :]
+        if value.dim() > 1 and noise > 0 and len(copies):
+            copies += noise * float(value.std()) * torch.randn(copies.shape, generator=generator)
+        if wide.shape != target.shape:
+            raise RuntimeError(f"grow_width: {name} is {tuple(wide.shape)} where {tuple(target.shape)} is needed")
+        state[name] = wide
     grown.load_state_dict(state)
-    return grown.float()
+    return grown
 
 
 @torch.no_grad()
