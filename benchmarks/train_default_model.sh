@@ -25,6 +25,7 @@
 #       decoder), its decoder alone twice as wide, beside the shipped VAE trained whole
 #   OUT=... C128_VAE=... WHOLE_VAE=... bash benchmarks/train_default_model.sh follow   # 2 GPUs: students on try 11's
 #       two VAEs (the 128-channel latent and the shipped one trained whole), beside those VAEs further
+#       (LANES="j g" J_INIT=...: the 128-channel student alone on one GPU, from a student grown before)
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -44,7 +45,7 @@
 set -u
 phase=${1:?sweep or students}
 R=${OUT:?set OUT}
-D=benchmarks/device_run.sh
+D=${DEVICE_RUN:-benchmarks/device_run.sh}  # (another script in its place: a dry run)
 seconds=${LANE_SECONDS:-380}
 
 decoder() {  # decoder LANE GPU VAE NAME ARGS: VAE's decoder trained on in lane LANE (cooled in the last call)
@@ -496,29 +497,54 @@ case $phase in
         # (an editor one VAE run behind was within 0.1 dB in try 6). EVAL=1 evaluates each student with the VAE it
         # trained on (GPU) and measures the VAEs. Carry the two VAE folders (the tracked tree leaves no room for
         # them: bash benchmarks/slim_tree.sh on before the calls, off after; benchmarks/NOTES.md, try 11).
-        mkdir -p "$R/g" "$R/h" "$R/j" "$R/k" "$R/l"
+        # LANES (default "j k l h g") runs only those lanes, spread over the GPUs in that order (lane number i on GPU
+        # i mod the GPU count; try 12 ran the default with j, l, g on GPU 0 and k, h on GPU 1). J_INIT: lane j's
+        # student from that folder (a student already grown to 128 channels, e.g. try 12's j) instead of the
+        # shipped one grown afresh. WHOLE_VAE is needed only when lane k, l or h runs.
+        lanes=(${LANES:-j k l h g})
+        lane_gpu() {  # lane_gpu LANE: LANE's GPU, or a failure when LANES leaves it out
+            local i
+            for i in "${!lanes[@]}"; do [ "${lanes[$i]}" != "$1" ] || { echo $((i % gpus)); return 0; }; done
+            return 1
+        }
         shipped=src/sana_streaming/weights/default
         gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-        c128=${C128_VAE:?set C128_VAE to the 128-channel VAE folder} whole=${WHOLE_VAE:?set WHOLE_VAE}
+        c128=${C128_VAE:?set C128_VAE to the 128-channel VAE folder} whole=${WHOLE_VAE:-}
+        for lane in "${lanes[@]}"; do
+            mkdir -p "$R/$lane"
+            [[ $lane != [klh] || -n $whole ]] || { echo "lane $lane needs WHOLE_VAE" >&2; exit 2; }
+        done
         if [ -z "${RESUME:-}" ]; then
-            PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_c128 \
-                --latent-channels 128
-            OUT=$R/j PAIRS_FRAMES=81 bash $D pairs
+            if lane_gpu j >/dev/null && [ -z "${J_INIT:-}" ]; then
+                PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_c128 \
+                    --latent-channels 128
+            fi
+            OUT=$R/${lanes[0]} PAIRS_FRAMES=81 bash $D pairs
         fi
         batch=${REG_BATCH:-8}
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
-        student j 0 /tmp/student_c128 student_reg_c128 "${C128_LR:-1e-4}" "$c128"
-        student k $((1 % gpus)) $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
-        # (l, GPU 0) k with the pixel term too (dmd.pixels=$PIXELS, default 1: the decoded rollout against the
-        # ground truth's pixels, what eval-model scores), without validation (8 files come back from a call)
-        regress="$regress dmd.pixels=${PIXELS:-1}" validation="" \
-            student l 0 $shipped/model student_reg_whole_pixels "${REG_LR:-3e-5}" "$whole"
-        vae_lane g 0 "$c128" tiny_vae_c128
-        vae_lane h $((1 % gpus)) "$whole" tiny_vae_whole
+        evals=()
+        if gpu=$(lane_gpu j); then
+            student j "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128 "${C128_LR:-1e-4}" "$c128"
+            evals+=("j/student_reg_c128@$c128")
+        fi
+        if gpu=$(lane_gpu k); then
+            student k "$gpu" $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
+            evals+=("k/student_reg_whole@$whole")
+        fi
+        # (l) k with the pixel term too (dmd.pixels=$PIXELS, default 1: the decoded rollout against the ground
+        # truth's pixels, what eval-model scores), without validation (8 files come back from a call)
+        if gpu=$(lane_gpu l); then
+            regress="$regress dmd.pixels=${PIXELS:-1}" validation="" \
+                student l "$gpu" $shipped/model student_reg_whole_pixels "${REG_LR:-3e-5}" "$whole"
+            evals+=("l/student_reg_whole_pixels@$whole")
+        fi
+        if gpu=$(lane_gpu g); then vae_lane g "$gpu" "$c128" tiny_vae_c128; fi
+        if gpu=$(lane_gpu h); then vae_lane h "$gpu" "$whole" tiny_vae_whole; fi
         wait
         [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr &  # beside the evaluations
-        eval_models j/student_reg_c128@$c128 k/student_reg_whole@$whole l/student_reg_whole_pixels@$whole \
+        eval_models "${evals[@]}" \
             $(cd "$R" && ls -d j/*_best 2>/dev/null | sed "s|\$|@$c128|") \
             $(cd "$R" && ls -d k/*_best 2>/dev/null | sed "s|\$|@$whole|")
         wait ;;
