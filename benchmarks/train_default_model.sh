@@ -500,7 +500,8 @@ case $phase in
         # LANES (default "j k l h g") runs only those lanes, spread over the GPUs in that order (lane number i on GPU
         # i mod the GPU count; try 12 ran the default with j, l, g on GPU 0 and k, h on GPU 1). J_INIT: lane j's
         # student from that folder (a student already grown to 128 channels, e.g. try 12's j) instead of the
-        # shipped one grown afresh. WHOLE_VAE is needed only when lane k, l or h runs.
+        # shipped one grown afresh. WHOLE_VAE is needed only when lane k, l or h runs. (Since try 12 "the shipped"
+        # student and VAE are try 12's l and h: the figures above are try 11's, for try 9's.)
         lanes=(${LANES:-j k l h g})
         lane_gpu() {  # lane_gpu LANE: LANE's GPU, or a failure when LANES leaves it out
             local i
