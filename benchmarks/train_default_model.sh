@@ -526,8 +526,10 @@ case $phase in
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
         evals=()
+        # J_TRAIN_ONLY="['final_layer']": lane j trains only those parameters (optim.train_only), the rest frozen
         if gpu=$(lane_gpu j); then
-            student j "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128 "${C128_LR:-1e-4}" "$c128"
+            regress="$regress ${J_TRAIN_ONLY:+optim.train_only=$J_TRAIN_ONLY}" \
+                student j "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128 "${C128_LR:-1e-4}" "$c128"
             evals+=("j/student_reg_c128@$c128")
         fi
         if gpu=$(lane_gpu k); then

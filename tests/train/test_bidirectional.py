@@ -29,6 +29,22 @@ def test_the_loss_is_finite_and_reaches_every_trainable_parameter(tmp_path):
     assert all(q.grad is None for q in p["vae"].parameters())  # the VAE is frozen
 
 
+def test_train_only_leaves_the_rest_of_the_model_without_gradients(tmp_path):
+    from sana_streaming.train.distributed import World
+    from sana_streaming.train.stages.bidirectional import BidirectionalStage
+
+    p = parts()
+    randomize_(p["model"])
+    cfg = recipe(tmp_path, optim={"train_only": ("x_embedder", "final_layer")})
+    stage = BidirectionalStage(cfg, torch.device("cpu"), World(), dataset=synthetic_pairs(2), **p)
+    stage.loss(0).backward()
+    learning = {n.split(".")[0] for n, q in p["model"].named_parameters() if q.grad is not None}
+    assert learning == {"x_embedder", "final_layer"}
+    assert sum(len(g["params"]) for g in stage.optimizer.param_groups) == sum(
+        q.requires_grad for q in p["model"].parameters()
+    )
+
+
 def test_activation_checkpointing_gives_the_same_loss_and_gradients(tmp_path, monkeypatch):
     """run.grad_checkpointing recomputes every block in backward (it must, or it saves no memory), exactly."""
     from sana_streaming.models.transformer import HybridBlock

@@ -20,6 +20,8 @@ def test_shipped_recipes_load(path):
 def test_overrides_use_toml_values_and_bare_strings():
     recipe = load_recipe(RECIPES[0], ["run.steps=7", "optim.betas=[0.5, 0.9]", "run.name=my-run"])
     assert recipe.run.steps == 7 and recipe.optim.betas == (0.5, 0.9) and recipe.run.name == "my-run"
+    recipe = load_recipe(RECIPES[0], ["optim.train_only=['final_layer', 'x_embedder']"])
+    assert recipe.optim.train_only == ("final_layer", "x_embedder")
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,7 @@ def test_overrides_use_toml_values_and_bare_strings():
         ("[run]\nstage = 'streaming'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* on pairs"),
         ("[run]\nstage = 'vae'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* on pairs"),
         ("[run]\nstage = 'vae'\n", ["run.val_every=0"], r"val_every and \[data\] val_samples must be at least 1"),
+        ("[run]\nstage = 'vae'\n", ["optim.train_only=['decoder']"], r"train_only is for the DiT stages"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):

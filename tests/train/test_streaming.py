@@ -135,13 +135,14 @@ def long_pairs(count: int, seed: int = 0) -> list[dict]:
     ]
 
 
-def regression_stage(tmp_path, weight: float = 0.0, **dmd):
+def regression_stage(tmp_path, weight: float = 0.0, train_only: tuple[str, ...] = (), **dmd):
     p = stage_parts()
     teacher = p.pop("teacher")
     if weight > 0:
         p["teacher"] = teacher
     cfg = streaming_recipe(tmp_path, weight=weight, reverse_weight=0.0, **{"regression": 1.0, **dmd})
-    cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=1e-3, warmup_steps=0))
+    optim = dataclasses.replace(cfg.optim, lr=1e-3, warmup_steps=0, train_only=train_only)
+    cfg = dataclasses.replace(cfg, optim=optim)
     return StreamingStage(cfg, torch.device("cpu"), World(), dataset=long_pairs(1), model=teacher, **p)
 
 
@@ -163,6 +164,22 @@ def test_regression_alone_needs_no_teacher_and_learns_the_edit(tmp_path):
     assert rows[0]["loss"] == pytest.approx(rows[0]["loss_regression"])
     assert sum(r["loss"] for r in rows[-5:]) < 0.5 * sum(r["loss"] for r in rows[:5])
     assert distance() < 0.5 * before
+
+
+def test_train_only_freezes_every_other_parameter_of_the_generator(tmp_path):
+    # a grown model's new output rows trained on a frozen model: only final_layer moves, and it learns
+    stage = regression_stage(tmp_path, train_only=("final_layer",))
+    before = {k: v.clone() for k, v in stage.generator.state_dict().items()}
+    rows = [stage.train_step(step) for step in range(12)]
+    moved = sorted({k.split(".")[0] for k, v in stage.generator.state_dict().items() if not torch.equal(v, before[k])})
+    assert moved == ["final_layer"]
+    trained = [p for group in stage.gen_opt.param_groups for p in group["params"]]
+    assert len(trained) == len(list(stage.generator.final_layer.parameters()))
+    assert sum(r["loss"] for r in rows[-3:]) < sum(r["loss"] for r in rows[:3])
+    for bad in ("finale", "final"):  # a whole module's or parameter's name, not any start of one
+        message = rf"optim.train_only: {bad} names no parameter \(the model has .*final_layer"
+        with pytest.raises(ValueError, match=message):
+            regression_stage(tmp_path / bad, train_only=(bad,))
 
 
 def test_regression_keeps_every_steps_gradient(tmp_path):

@@ -3,6 +3,8 @@ the end, and an EMA of weights."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -19,6 +21,30 @@ def make_optimizer(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg, total_steps))
     return optimizer, scheduler
+
+
+def trainable(module: nn.Module, prefixes: Sequence[str] = ()) -> list[nn.Parameter]:
+    """The parameters of ``module`` that train: all of them, or those named by one of ``prefixes`` (a parameter's
+    dotted name or a module's above it: "final_layer", "blocks.3"), the others frozen (``requires_grad`` off). A
+    prefix that names no parameter is refused."""
+    if not prefixes:
+        return list(module.parameters())
+    named = dict(module.named_parameters())
+
+    def under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    unknown = [prefix for prefix in prefixes if not any(under(name, prefix) for name in named)]
+    if unknown:
+        roots = sorted({name.split(".")[0] for name in named})
+        names = ", ".join(unknown)
+        raise ValueError(f"optim.train_only: {names} names no parameter (the model has {', '.join(roots)})")
+    chosen = []
+    for name, param in named.items():
+        param.requires_grad_(param.requires_grad and any(under(name, prefix) for prefix in prefixes))
+        if param.requires_grad:
+            chosen.append(param)
+    return chosen
 
 
 def lr_factor(step: int, cfg: OptimConfig, total_steps: int) -> float:

@@ -90,6 +90,9 @@ class OptimConfig:
     # warm-up, as the official recipes). A run in a time box (run.time_limit_s) cools down only if its steps end
     # first: set run.steps to what the box reaches.
     cooldown: float = 0.0
+    # The DiT's parameters that train, by name prefix (e.g. ["final_layer"]: a new output layer on a frozen model;
+    # the streaming stage's generator, the bidirectional stage's model); the others are frozen. Empty: all train.
+    train_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         )
     if recipe.run.val_every < 1 or recipe.data.val_samples < 1:
         raise ValueError(f"{path}: [run] val_every and [data] val_samples must be at least 1")
+    if recipe.optim.train_only and recipe.run.stage == "vae":
+        raise ValueError(f"{path}: [optim] train_only is for the DiT stages; the VAE stage has vae_train.mode")
     if not 0 <= recipe.optim.cooldown <= 1:
         raise ValueError(f"{path}: [optim] cooldown must be within [0, 1], got {recipe.optim.cooldown!r}")
     return recipe

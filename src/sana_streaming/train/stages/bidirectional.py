@@ -33,7 +33,7 @@ from sana_streaming.train.distributed import (
     shard_dit,
     wrap,
 )
-from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
+from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer, trainable
 from sana_streaming.train.recipe import Recipe
 
 
@@ -57,10 +57,9 @@ class BidirectionalStage:
         self.model.gradient_checkpointing = recipe.run.grad_checkpointing
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.model)
+        params = trainable(self.model, recipe.optim.train_only)  # frozen before DDP wraps it
         self.trainee = wrap(self.model, world, device)
-        self.optimizer, self.scheduler = make_optimizer(
-            self.model.parameters(), recipe.optim, total_steps=recipe.run.steps
-        )
+        self.optimizer, self.scheduler = make_optimizer(params, recipe.optim, total_steps=recipe.run.steps)
         self.ema = EMA(self.model, recipe.optim.ema_decay, recipe.optim.ema_start)
         self.autocast = _autocast_dtype(recipe, device)
         self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)

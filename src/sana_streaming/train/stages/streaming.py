@@ -54,7 +54,7 @@ from sana_streaming.train.distributed import (
     optimizer_state,
     shard_dit,
 )
-from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
+from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer, trainable
 from sana_streaming.train.recipe import Recipe
 
 
@@ -102,7 +102,7 @@ class StreamingStage:
         self.vae = vae if vae is not None else build_vae(recipe, device)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.generator)
         self.gen_opt, self.gen_sched = make_optimizer(
-            self.generator.parameters(), recipe.optim, total_steps=recipe.run.steps
+            trainable(self.generator, recipe.optim.train_only), recipe.optim, total_steps=recipe.run.steps
         )
         self.critic_opt = self.critic_sched = None
         if self.critic is not None:
