@@ -526,7 +526,8 @@ case $phase in
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
         evals=()
-        # J_TRAIN_ONLY="['final_layer']": lane j trains only those parameters (optim.train_only), the rest frozen
+        # J_TRAIN_ONLY="['x_embedder','final_layer']": lane j trains only those parts (optim.train_only), the rest
+        # frozen (try 12: the output layer alone did not learn the new channels)
         if gpu=$(lane_gpu j); then
             regress="$regress ${J_TRAIN_ONLY:+optim.train_only=$J_TRAIN_ONLY}" \
                 student j "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128 "${C128_LR:-1e-4}" "$c128"
