@@ -90,8 +90,9 @@ class OptimConfig:
     # warm-up, as the official recipes). A run in a time box (run.time_limit_s) cools down only if its steps end
     # first: set run.steps to what the box reaches.
     cooldown: float = 0.0
-    # The DiT's parameters that train, by name prefix (e.g. ["final_layer"]: a new output layer on a frozen model;
-    # the streaming stage's generator, the bidirectional stage's model); the others are frozen. Empty: all train.
+    # The DiT's parts that train, by module or parameter name (e.g. ["x_embedder", "final_layer"]: a grown model's
+    # input and output layers on the frozen rest; the streaming stage's generator, the bidirectional stage's
+    # model); the others are frozen. Empty: all train.
     train_only: tuple[str, ...] = ()
 
 
