@@ -95,6 +95,30 @@ def test_make_pairs_then_every_stage_then_edit(tmp_path, capsys):
         )
         == 0
     )
+    # the pixel term alone reads the pairs too (it once asked the manifest for long videos)
+    assert (
+        main(
+            [
+                "train",
+                str(ROOT / "recipes/tiny_streaming.toml"),
+                f"run.out_dir={runs / 'px'}",
+                f"vae.path={runs / 'vae' / 'final'}",
+                f"model.init={runs / 'st' / 'final'}",
+                f"data.manifest={pairs / 'manifest.jsonl'}",
+                *SMALL,
+                "run.steps=1",
+                "data.batch_size=1",
+                "dmd.latent_frames=2",
+                "dmd.weight=0",
+                "dmd.pixels=1",
+                "dmd.reverse_weight=0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    pixels = [json.loads(line) for line in (runs / "px" / "log.jsonl").read_text().splitlines()]
+    assert [sorted(k for k in r if k.startswith("loss")) for r in pixels if "loss" in r] == [["loss", "loss_pixels"]]
     for stage, steps in (("vae", 2), ("bi", 2), ("st", 1), ("reg", 2)):
         rows = [json.loads(line) for line in (runs / stage / "log.jsonl").read_text().splitlines()]
         rows = [r for r in rows if "loss" in r]  # the training steps' rows (validations have their own)
