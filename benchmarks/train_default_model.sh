@@ -25,7 +25,7 @@
 #       decoder), its decoder alone twice as wide, beside the shipped VAE trained whole
 #   OUT=... C128_VAE=... WHOLE_VAE=... bash benchmarks/train_default_model.sh follow   # 2 GPUs: students on try 11's
 #       two VAEs (the 128-channel latent and the shipped one trained whole), beside those VAEs further
-#       (LANES="j g" J_INIT=...: the 128-channel student alone on one GPU, from a student grown before)
+#       (LANES="j g" J_INIT=... J_ARGS=...: the 128-channel student alone on one GPU, from a student grown before)
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -526,10 +526,12 @@ case $phase in
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
         evals=()
-        # J_TRAIN_ONLY="['x_embedder','final_layer']": lane j trains only those parts (optim.train_only), the rest
-        # frozen (try 12: the output layer alone did not learn the new channels)
+        # J_ARGS: more overrides for lane j (the last word wins), e.g. "dmd.regression=0 dmd.pixels=1": try 12's CPU
+        # pilots found the latents' regression, which weighs the new channels' large but nearly invisible errors
+        # like the old ones', pulling the grown student down where the pixel term hardly did; or
+        # "optim.train_only=['x_embedder','final_layer']" (no spaces inside one override)
         if gpu=$(lane_gpu j); then
-            regress="$regress ${J_TRAIN_ONLY:+optim.train_only=$J_TRAIN_ONLY}" \
+            regress="$regress ${J_ARGS:-}" \
                 student j "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128 "${C128_LR:-1e-4}" "$c128"
             evals+=("j/student_reg_c128@$c128")
         fi
