@@ -131,6 +131,12 @@ class DMDConfig:
     latent_frames: int = 11  # rollout length in latent frames (first chunk 5, then chunks of 3)
     num_cached_chunks: int = 2
 
+    @property
+    def paired(self) -> bool:
+        """Whether a generator term scores against the ground-truth edits (regression or pixels): the stage then
+        trains on pairs, not long videos."""
+        return self.regression > 0 or self.pixels > 0
+
 
 @dataclass(frozen=True)
 class VAETrainConfig:
@@ -241,7 +247,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         raise ValueError(f"{path}: [dmd] weight, regression and pixels must be >= 0 and not all 0")
     if recipe.run.stage == "streaming" and dmd.weight == 0 and not recipe.model.init:
         raise ValueError(f"{path}: [dmd] weight = 0 (no teacher to start from) needs [model] init")
-    if recipe.data.val_manifest and (recipe.run.stage != "streaming" or dmd.regression + dmd.pixels == 0):
+    if recipe.data.val_manifest and (recipe.run.stage != "streaming" or not dmd.paired):
         raise ValueError(
             f"{path}: [data] val_manifest is for the streaming stage on pairs (dmd.regression or dmd.pixels > 0)"
         )

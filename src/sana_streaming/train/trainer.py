@@ -29,8 +29,7 @@ def make_stage(recipe: Recipe, device: torch.device, world: World, dataset: Sequ
         from sana_streaming.train.stages.streaming import StreamingStage
 
         if dataset is None:  # the regression and pixel terms need the ground-truth edits: pairs of the rollout's length
-            paired = recipe.dmd.regression > 0 or recipe.dmd.pixels > 0
-            dataset = _pair_dataset(recipe, _rollout_frames(recipe)) if paired else _long_dataset(recipe)
+            dataset = _pair_dataset(recipe, _rollout_frames(recipe)) if recipe.dmd.paired else _long_dataset(recipe)
         if recipe.data.val_manifest and "val_dataset" not in parts:  # whole windows, no scene cuts
             manifest = recipe.data.val_manifest
             parts["val_dataset"] = _pair_dataset(recipe, _rollout_frames(recipe), manifest=manifest, cut_prob=0.0)

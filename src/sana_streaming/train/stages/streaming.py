@@ -127,7 +127,7 @@ class StreamingStage:
         video = torch.stack([item["video"] if "video" in item else item["source"] for item in items])
         source = encode_latents(self.vae, video.to(self.device))
         dmd, target, edited = self.recipe.dmd, None, None
-        if dmd.regression > 0 or dmd.pixels > 0:
+        if dmd.paired:
             if not all("edited" in item for item in items):
                 raise ValueError(
                     "dmd.regression and dmd.pixels need paired clips (source and edited): set data.manifest to pairs"
