@@ -528,7 +528,9 @@ case $phase in
         evals=()
         # J_ARGS: more overrides for lane j (the last word wins), e.g. "dmd.regression=0 dmd.pixels=1": try 12's CPU
         # pilots found the latents' regression, which weighs the new channels' large but nearly invisible errors
-        # like the old ones', pulling the grown student down where the pixel term hardly did; or
+        # like the old ones', pulling the grown student down where the pixel term hardly did (try 13 ran it: 659
+        # steps, 21.80 dB on three draws); "dmd.pixels=3 dmd.regression_units=raw" (the regression in the VAE's raw
+        # units, where the new channels weigh little, beside the pixel term, as lane l's weights); or
         # "optim.train_only=['x_embedder','final_layer']" (no spaces inside one override)
         if gpu=$(lane_gpu j); then
             regress="$regress ${J_ARGS:-}" \

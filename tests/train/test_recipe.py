@@ -22,6 +22,7 @@ def test_overrides_use_toml_values_and_bare_strings():
     assert recipe.run.steps == 7 and recipe.optim.betas == (0.5, 0.9) and recipe.run.name == "my-run"
     recipe = load_recipe(RECIPES[0], ["optim.train_only=['final_layer', 'x_embedder']"])
     assert recipe.optim.train_only == ("final_layer", "x_embedder")
+    assert load_recipe(RECIPES[0], ["dmd.regression_units=raw"]).dmd.regression_units == "raw"
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,7 @@ def test_overrides_use_toml_values_and_bare_strings():
         ("[run]\nstage = 'vae'\n", ["data.val_manifest=v.jsonl"], r"val_manifest is for .* on pairs"),
         ("[run]\nstage = 'vae'\n", ["run.val_every=0"], r"val_every and \[data\] val_samples must be at least 1"),
         ("[run]\nstage = 'vae'\n", ["optim.train_only=['decoder']"], r"train_only is for the DiT stages"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.regression_units=pixels"], r"regression_units must be normalized or"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):

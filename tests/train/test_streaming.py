@@ -135,8 +135,10 @@ def long_pairs(count: int, seed: int = 0) -> list[dict]:
     ]
 
 
-def regression_stage(tmp_path, weight: float = 0.0, train_only: tuple[str, ...] = (), **dmd):
+def regression_stage(tmp_path, weight: float = 0.0, train_only: tuple[str, ...] = (), vae=None, **dmd):
     p = stage_parts()
+    if vae is not None:
+        p["vae"] = vae
     teacher = p.pop("teacher")
     if weight > 0:
         p["teacher"] = teacher
@@ -207,6 +209,41 @@ def test_regression_keeps_every_steps_gradient(tmp_path):
     # the mean of eight MSEs (4 steps x 2 chunks), not the last steps' alone
     last_only = float(torch.nn.functional.mse_loss(x0_with.detach(), target))
     assert float(loss.detach()) != pytest.approx(last_only, rel=1e-3)
+
+
+def test_raw_units_score_the_vaes_own_latents(tmp_path):
+    """dmd.regression_units = "raw": the error of the VAE's raw latents (each channel times latents_std /
+    scaling_factor), in the rollout's regression and in validation; the same as normalised at statistics 0 / 1."""
+    normalized = regression_stage(tmp_path / "normalized")
+    raw = regression_stage(tmp_path / "raw", regression_units="raw")
+    numbers, source, _, target, _ = raw._batch(0)
+    x0 = target + torch.randn(target.shape, generator=torch.Generator().manual_seed(1))
+    assert float(raw.latent_error(x0, target)) == pytest.approx(float(normalized.latent_error(x0, target)), rel=1e-6)
+
+    vae = raw.vae  # a VAE whose channels have their own scales: the error of its denormalised latents, by hand
+    channels = vae.cfg.latent_channels
+    vae.latents_mean.copy_(torch.linspace(-1.0, 1.0, channels))
+    vae.latents_std.copy_(torch.linspace(0.05, 2.0, channels))
+    scaled = regression_stage(tmp_path / "scaled", regression_units="raw", vae=vae)
+    by_hand = (vae.denormalize(x0) - vae.denormalize(target)).square().mean()
+    torch.testing.assert_close(scaled.latent_error(x0, target), by_hand, rtol=1e-5, atol=0)
+    assert float(by_hand) != pytest.approx(float(normalized.latent_error(x0, target)), rel=0.1)
+
+    # every channel at half its scale: the rollout's regression and the validation error are a quarter of the
+    # normalised ones on the same latents and draws (the same weights: both stages start from the same parts)
+    vae.latents_std.fill_(0.5)
+    normalized = regression_stage(tmp_path / "normalized_half", vae=vae)
+    half = regression_stage(tmp_path / "half", regression_units="raw", vae=vae)
+    losses = {}
+    for name, stage in (("normalized", normalized), ("half", half)):
+        numbers, source, conds, target, _ = stage._batch(0)
+        with torch.no_grad():
+            text = stage.generator.encode_text(*conds["forward"])
+            _, _, losses[name] = stage.rollout(source, text, None, stage._gens(numbers, 5, 0), True, target=target)
+        stage.val_dataset = long_pairs(1)
+        losses[name + "_val"] = stage.validate()["val_mse"]
+    torch.testing.assert_close(losses["half"], 0.25 * losses["normalized"], rtol=1e-5, atol=0)
+    assert losses["half_val"] == pytest.approx(0.25 * losses["normalized_val"], rel=1e-5)
 
 
 def decoded_error(stage: StreamingStage, gens) -> float:

@@ -128,6 +128,12 @@ class DMDConfig:
     # space does (the default model's edits were 2-6 levels too bright on blur, with most of their error at low
     # spatial frequencies). Needs paired clips.
     pixels: float = 0.0
+    # The units of the regression's error and of the validation's: "normalized" (the DiT's latents, each channel at
+    # unit scale) or "raw" (the VAE's own latents: each channel's squared error times (latents_std /
+    # scaling_factor)^2; the same numbers for a VAE whose statistics are 0 and 1). A grown latent's calibrated new
+    # channels are small in raw units and nearly invisible through the decoder; normalised, their errors fill the
+    # regression and drag the channels the decoder relies on (benchmarks/NOTES.md, try 12).
+    regression_units: str = "normalized"
     latent_frames: int = 11  # rollout length in latent frames (first chunk 5, then chunks of 3)
     num_cached_chunks: int = 2
 
@@ -245,6 +251,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     generator_terms = (dmd.weight, dmd.regression, dmd.pixels)
     if min(generator_terms) < 0 or (recipe.run.stage == "streaming" and sum(generator_terms) == 0):
         raise ValueError(f"{path}: [dmd] weight, regression and pixels must be >= 0 and not all 0")
+    if dmd.regression_units not in ("normalized", "raw"):
+        raise ValueError(f"{path}: [dmd] regression_units must be normalized or raw, got {dmd.regression_units!r}")
     if recipe.run.stage == "streaming" and dmd.weight == 0 and not recipe.model.init:
         raise ValueError(f"{path}: [dmd] weight = 0 (no teacher to start from) needs [model] init")
     if recipe.data.val_manifest and (recipe.run.stage != "streaming" or not dmd.paired):

@@ -13,7 +13,8 @@ Per generator step (paper_notes 3.8-3.9):
    is the real source chunk noised at one of the denoising steps; flow-matching loss; the reverse stream keeps
    its own caches, refreshed at t = 0 from its own x0 prediction. Weight ``dmd.reverse_weight`` (0 = off).
 4. Regression (``dmd.regression``, default 0; needs paired clips): the rollout's x0 at every denoising step
-   against the ground-truth edit's latent (MSE), each step then keeping its gradient. With ``dmd.weight = 0``
+   against the ground-truth edit's latent (MSE, in the DiT's normalised units or, with ``dmd.regression_units =
+   "raw"``, the VAE's own), each step then keeping its gradient. With ``dmd.weight = 0``
    it is the only generator loss besides Cycle-Reverse: no teacher, no critic (about half the time a step).
 5. Pixels (``dmd.pixels``, default 0; needs paired clips): the rollout's clip decoded by the frozen VAE against
    the ground-truth edit's pixels (MSE), the gradient through the decoder into the last step of each chunk.
@@ -100,6 +101,11 @@ class StreamingStage:
                 shard_dit(module, world, device, recipe.run.fsdp_param_dtype, recipe.run.fsdp_reshard_after_forward)
         self.generator.train()
         self.vae = vae if vae is not None else build_vae(recipe, device)
+        # each latent channel's weight in the regression's and the validation's squared error (None: all 1)
+        self.channel_weights = None
+        if dmd.regression_units == "raw":  # normalised -> raw multiplies a channel by latents_std / scaling_factor
+            scale = self.vae.latents_std.float().to(device) / self.vae.cfg.scaling_factor
+            self.channel_weights = scale.square().view(1, -1, 1, 1, 1)
         self.text = text_encoder if text_encoder is not None else build_text_encoder(recipe, device, self.generator)
         self.gen_opt, self.gen_sched = make_optimizer(
             trainable(self.generator, recipe.optim.train_only), recipe.optim, total_steps=recipe.run.steps
@@ -182,7 +188,7 @@ class StreamingStage:
                     velocity, _ = model.forward_chunk(x, src, self.sigmas[i] * 1000, text, state)
                     x0 = x0_from_velocity(x, velocity.float(), self.sigmas[i].expand(x.shape[0]))
                     if target is not None:
-                        regression_losses.append(F.mse_loss(x0, target[:, :, a:b]))
+                        regression_losses.append(self.latent_error(x0, target[:, :, a:b]))
                 if not last:  # Self-Forcing: re-noise the clean estimate with fresh noise
                     x = noise_to(x0.detach(), self._randn(src, gens), self.sigmas[i + 1].expand(x.shape[0]))
             with torch.no_grad():
@@ -195,6 +201,12 @@ class StreamingStage:
         reverse_loss = torch.stack(reverse_losses).mean() if reverse_losses else None
         regression_loss = torch.stack(regression_losses).mean() if regression_losses else None
         return torch.cat(chunks, dim=2), reverse_loss, regression_loss
+
+    def latent_error(self, x0: Tensor, target: Tensor) -> Tensor:
+        """The mean squared error of normalised latents, in ``dmd.regression_units``."""
+        if self.channel_weights is None:
+            return F.mse_loss(x0, target)
+        return ((x0 - target).square() * self.channel_weights).mean()
 
     def _reverse_chunk(self, src: Tensor, generated: Tensor, reverse: TextCondition, state, gens, grad: bool):
         """Predict the real source back from the generated chunk under the reverse prompt (flow matching)."""
@@ -292,7 +304,8 @@ class StreamingStage:
     @torch.no_grad()
     def validate(self) -> dict[str, float] | None:
         """The EMA weights' streamed edits of the first ``data.val_samples`` validation pairs against their ground
-        truths: the mean squared error of the final latents, the same noise every time (None without pairs).
+        truths: the mean squared error of the final latents (in ``dmd.regression_units``), the same noise every
+        time (None without pairs).
         Every process calls it (the EMA is gathered)."""
         if self.val_dataset is None:
             return None
@@ -308,7 +321,7 @@ class StreamingStage:
             text = model.encode_text(feats.to(self.device), mask.to(self.device))
             gens = [seeded(self.recipe.run.seed, 7, i)]
             x0, _, _ = self.rollout(source, text, None, gens, grad=False, model=model)
-            total += float(F.mse_loss(x0.float(), target.float()))
+            total += float(self.latent_error(x0.float(), target.float()))
         return {"val_mse": total / count}
 
     # -- checkpoints ----------------------------------------------------------------------------------------
