@@ -38,6 +38,7 @@ def _make_pairs(args: argparse.Namespace) -> int:
             seed=args.seed,
             clip_format=args.clip_format,
             progress=not args.quiet,
+            workers=args.workers,
         )
     print(f"wrote {manifest}")
     return 0
@@ -128,6 +129,12 @@ def add_parsers(commands) -> None:
         default="mkv",
         help="mkv: lossless FFV1 (compact); npy: raw arrays, read without PyAV (with --long: the videos are "
         "stored as arrays at --fps and --size)",
+    )
+    pairs.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that film, edit and write the clips (default 1); the same pairs for any number",
     )
     pairs.add_argument("--quiet", action="store_true")
     pairs.set_defaults(run=_make_pairs)

@@ -131,8 +131,9 @@ class DMDConfig:
     # The units of the regression's error and of the validation's: "normalized" (the DiT's latents, each channel at
     # unit scale) or "raw" (the VAE's own latents: each channel's squared error times (latents_std /
     # scaling_factor)^2; the same numbers for a VAE whose statistics are 0 and 1). A grown latent's calibrated new
-    # channels are small in raw units and nearly invisible through the decoder; normalised, their errors fill the
-    # regression and drag the channels the decoder relies on (benchmarks/NOTES.md, try 12).
+    # channels are small in raw units and nearly invisible through the decoder, where normalised they weigh as
+    # much as the old ones. (Try 12 read the grown student's fall under the regression so; in try 13's CPU pilots
+    # the raw regression cost as much: benchmarks/NOTES.md.)
     regression_units: str = "normalized"
     latent_frames: int = 11  # rollout length in latent frames (first chunk 5, then chunks of 3)
     num_cached_chunks: int = 2

