@@ -497,8 +497,8 @@ case $phase in
         # (an editor one VAE run behind was within 0.1 dB in try 6). EVAL=1 evaluates each student with the VAE it
         # trained on (GPU) and measures the VAEs. Carry the two VAE folders (the tracked tree leaves no room for
         # them: bash benchmarks/slim_tree.sh on before the calls, off after; benchmarks/NOTES.md, try 11).
-        # LANES (default "j k l h g") runs only those lanes, spread over the GPUs in that order (lane number i on GPU
-        # i mod the GPU count; try 12 ran the default with j, l, g on GPU 0 and k, h on GPU 1). J_INIT: lane j's
+        # LANES (default "j k l h g"; also m, j's twin with M_ARGS, below) runs only those lanes, spread over the
+        # GPUs in that order (lane number i on GPU i mod the GPU count; try 12 ran the default with j, l, g on GPU 0 and k, h on GPU 1). J_INIT: lane j's
         # student from that folder (a student already grown to 128 channels, e.g. try 12's j) instead of the
         # shipped one grown afresh. WHOLE_VAE is needed only when lane k, l or h runs. (Since try 12 "the shipped"
         # student and VAE are try 12's l and h: the figures above are try 11's, for try 9's.)
@@ -516,7 +516,7 @@ case $phase in
             [[ $lane != [klh] || -n $whole ]] || { echo "lane $lane needs WHOLE_VAE" >&2; exit 2; }
         done
         if [ -z "${RESUME:-}" ]; then
-            if lane_gpu j >/dev/null && [ -z "${J_INIT:-}" ]; then
+            if { lane_gpu j || lane_gpu m; } >/dev/null && [ -z "${J_INIT:-}" ]; then
                 PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_c128 \
                     --latent-channels 128
             fi
@@ -538,6 +538,13 @@ case $phase in
                 student j "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128 "${C128_LR:-1e-4}" "$c128"
             evals+=("j/student_reg_c128@$c128")
         fi
+        # (m) j's twin with M_ARGS in place of J_ARGS, e.g. "dmd.pixels=3 dmd.regression_units=raw" beside j's pixel
+        # term alone: two losses for the grown student side by side, since the CPU pilots cannot rank them (try 13)
+        if gpu=$(lane_gpu m); then
+            regress="$regress ${M_ARGS:-}" \
+                student m "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128_m "${C128_LR:-1e-4}" "$c128"
+            evals+=("m/student_reg_c128_m@$c128")
+        fi
         if gpu=$(lane_gpu k); then
             student k "$gpu" $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
             evals+=("k/student_reg_whole@$whole")
@@ -554,7 +561,7 @@ case $phase in
         wait
         [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr &  # beside the evaluations
         eval_models "${evals[@]}" \
-            $(cd "$R" && ls -d j/*_best 2>/dev/null | sed "s|\$|@$c128|") \
+            $(cd "$R" && ls -d j/*_best m/*_best 2>/dev/null | sed "s|\$|@$c128|") \
             $(cd "$R" && ls -d k/*_best 2>/dev/null | sed "s|\$|@$whole|")
         wait ;;
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent, wide, follow)"; exit 2 ;;
