@@ -81,6 +81,7 @@ def make_pairs(
     suffix = _clip_suffix(clip_format)
     out_dir = Path(out_dir)
     pending: list[Future] = []
+    records: list[PairRecord] = []
     pool = _pool(workers)
     try:
         with tqdm(total=len(inputs) * clips_per_input, desc="making pairs", unit="clip", disable=not progress) as bar:
@@ -94,8 +95,10 @@ def make_pairs(
                     job = (clip, family, (seed, input_index, clip_index), out_dir / "clips" / stem, fps, origin, suffix)
                     pending.append(_submit(pool, _write_pair, *job))
                     pending[-1].add_done_callback(lambda _: bar.update())
+                    while len(pending) - len(records) > 2 * workers:  # the clips not yet written wait in memory
+                        records.append(pending[len(records)].result())
                 bar.update(clips_per_input - len(clips))
-            records: list[PairRecord] = [job.result() for job in pending]
+            records += [job.result() for job in pending[len(records) :]]
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
