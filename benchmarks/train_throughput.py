@@ -9,6 +9,13 @@ the recipe's shape (decoding video is not what is timed), and the text features 
 the MiniLM encoder's shape (64 tokens x 384; features are cached per prompt in training anyway). Each stage
 is warmed up, then timed over ``--steps`` optimizer steps with the device synchronised; samples/s counts the
 global batch. The bidirectional stage also runs with activation checkpointing, to show its cost.
+
+`--overrides` changes the recipes as `train` does, e.g. the default model's last stage, by regression and the
+pixel term on pairs from its own weights (clips of the rollout's length, their edit the colour inversion):
+
+    python benchmarks/train_throughput.py --stages streaming --no-checkpointing --profile --overrides \
+        dmd.weight=0 dmd.regression=1 dmd.pixels=3 dmd.reverse_weight=0 data.batch_size=8 \
+        model.init=src/sana_streaming/weights/default/model vae.path=src/sana_streaming/weights/default/vae
 """
 
 from __future__ import annotations
@@ -101,8 +108,8 @@ def measure(
     profile_out: Path | None = None,
 ) -> dict:
     stage_name = recipe.run.stage
-    if stage_name == "streaming":
-        frames, paired = 1 + 8 * (recipe.dmd.latent_frames - 1), False
+    if stage_name == "streaming":  # long videos, or pairs where a term scores against the edits
+        frames, paired = 1 + 8 * (recipe.dmd.latent_frames - 1), recipe.dmd.paired
     else:
         frames, paired = recipe.data.num_frames, True
     size = tuple(recipe.data.buckets[0])
@@ -206,6 +213,13 @@ def main() -> None:
     parser.add_argument(
         "--no-checkpointing", dest="checkpointing", action="store_false", help="tiny: skip the checkpointing run"
     )
+    parser.add_argument(
+        "--overrides",
+        nargs="+",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="applied to every recipe after this script's own (e.g. vae.path=FOLDER for trained weights)",
+    )
     args = parser.parse_args()
     device = local_device(args.device)
     set_cpu_threads(args.cpu_threads)
@@ -221,6 +235,7 @@ def main() -> None:
         else f"{platform.machine()} CPU, {os.cpu_count()} cores",
         "torch": torch.__version__,
         "cpu_threads_per_process": torch.get_num_threads(),  # after set_cpu_threads (--cpu-threads)
+        "overrides": args.overrides,
         "data": "synthetic clips of the recipe's shape; random text features of "
         + ("Gemma-2's shape (300 x 2304)" if args.scale == "2b" else "MiniLM's shape (64 x 384)"),
         "weights": "random (recipe vae.path and dmd.teacher replaced by the presets)",
@@ -233,6 +248,7 @@ def main() -> None:
             overrides = [f"run.out_dir={tmp}/{name}", "vae.path=", "dmd.teacher="]
             if args.scale == "2b":
                 overrides += ["vae.preset='ltx2'", f"data.batch_size={args.batch_per_process * world.size}"]
+            overrides += args.overrides
             recipe = load_recipe(ROOT / "recipes" / f"{args.scale}_{name}.toml", overrides)
             for times in args.batch_times if args.scale == "tiny" else [1]:  # one run per batch size asked for
                 data = dataclasses.replace(recipe.data, batch_size=recipe.data.batch_size * times)
