@@ -238,7 +238,8 @@ def main() -> None:
         "overrides": args.overrides,
         "data": "synthetic clips of the recipe's shape; random text features of "
         + ("Gemma-2's shape (300 x 2304)" if args.scale == "2b" else "MiniLM's shape (64 x 384)"),
-        "weights": "random (recipe vae.path and dmd.teacher replaced by the presets)",
+        "weights": "random (recipe vae.path and dmd.teacher replaced by the presets)"
+        + (", but for what the overrides name" if args.overrides else ""),
         "stages": [],
     }
     text = RandomFeatures(2304, 300) if args.scale == "2b" else RandomFeatures()
