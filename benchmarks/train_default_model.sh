@@ -526,25 +526,18 @@ case $phase in
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
         evals=()
-        # J_ARGS: more overrides for lane j (the last word wins), e.g. "dmd.regression=0 dmd.pixels=1": try 12's CPU
-        # pilots found the latents' regression, which weighs the new channels' large but nearly invisible errors
-        # like the old ones', pulling the grown student down where the pixel term hardly did (try 13 ran it: 659
-        # steps, 21.80 dB on three draws); "dmd.pixels=3 dmd.regression_units=raw" (the regression in the VAE's raw
-        # units, where the new channels weigh little, beside the pixel term, as lane l's weights: in try 13's CPU
-        # pilots it cost more than the pixel term alone, and the raw regression alone as much as try 12's); or
-        # "optim.train_only=['x_embedder','final_layer']" (no spaces inside one override)
-        if gpu=$(lane_gpu j); then
-            regress="$regress ${J_ARGS:-}" \
-                student j "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128 "${C128_LR:-1e-4}" "$c128"
-            evals+=("j/student_reg_c128@$c128")
-        fi
-        # (m) j's twin with M_ARGS in place of J_ARGS, e.g. "dmd.pixels=3 dmd.regression_units=raw" beside j's pixel
-        # term alone: two losses for the grown student side by side, since the CPU pilots cannot rank them (try 13)
-        if gpu=$(lane_gpu m); then
-            regress="$regress ${M_ARGS:-}" \
-                student m "$gpu" "${J_INIT:-/tmp/student_c128}" student_reg_c128_m "${C128_LR:-1e-4}" "$c128"
-            evals+=("m/student_reg_c128_m@$c128")
-        fi
+        # (j) and its twin (m): the grown student, each lane with its own overrides (J_ARGS, M_ARGS; the last word
+        # wins; no spaces inside one override), e.g. "dmd.regression=0 dmd.pixels=1" (try 13: 659 steps, 21.80 dB
+        # on three draws), "dmd.pixels=3 dmd.regression_units=raw" or "optim.train_only=['x_embedder','final_layer']":
+        # two losses side by side on the GPU, since the CPU pilots cannot rank them (NOTES, try 13)
+        for lane in j m; do
+            gpu=$(lane_gpu $lane) || continue
+            overrides=${lane^^}_ARGS name=student_reg_c128
+            [ $lane = j ] || name+=_$lane
+            regress="$regress ${!overrides:-}" \
+                student $lane "$gpu" "${J_INIT:-/tmp/student_c128}" $name "${C128_LR:-1e-4}" "$c128"
+            evals+=("$lane/$name@$c128")
+        done
         if gpu=$(lane_gpu k); then
             student k "$gpu" $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
             evals+=("k/student_reg_whole@$whole")
