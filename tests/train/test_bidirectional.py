@@ -166,3 +166,22 @@ def test_data_threads_load_the_same_batches_as_the_main_thread(tmp_path):
         threaded.close()
     with pytest.raises(ValueError, match="num_workers"):
         BatchItems(dataset, 2, 0, World(), workers=-1)
+
+
+def test_clips_are_pinned_only_for_cuda_with_loading_threads(tmp_path):
+    """data.pin_memory pins nothing on the CPU or without loading threads (inline loads stay as they were), and
+    stack_to on the CPU is torch.stack; the pinned path itself is tested on CUDA (test_gpu_stages)."""
+    from sana_streaming.train.common import BatchItems, batch_items, stack_to
+    from sana_streaming.train.distributed import World
+
+    dataset = synthetic_pairs(2)
+    cfg = recipe(tmp_path, data={"num_workers": 2})
+    assert cfg.data.pin_memory
+    cpu = batch_items(cfg, dataset, World(), torch.device("cpu"))
+    try:
+        assert not cpu.pin and cpu._pool is not None
+    finally:
+        cpu.close()
+    assert not BatchItems(dataset, 2, 0, World(), workers=0, pin=True).pin
+    clips = [torch.randn(3, 5, 4, 6) for _ in range(3)]
+    assert torch.equal(stack_to(clips, torch.device("cpu")), torch.stack(clips))

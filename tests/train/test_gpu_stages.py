@@ -62,3 +62,29 @@ def test_vae_stage_on_cuda(tmp_path):
     vae = VideoAutoencoder(MICRO_VAE)
     cpu, cuda = run_twice(lambda d, m: VAEStage(cfg, d, World(), dataset=synthetic_pairs(2), **m), {"vae": vae})
     assert_same(cpu, cuda, ["loss"])
+
+
+def test_pinned_loading_threads_give_the_same_batches(tmp_path):
+    """data.pin_memory on CUDA: the loading threads pin each clip, and the clips copied to the GPU one by one and
+    stacked there (stack_to) equal the clips stacked on the CPU and copied; the VAE stage's batches too."""
+    from sana_streaming.train.common import BatchItems, batch_items, stack_to
+
+    dataset = synthetic_pairs(3)
+    inline = BatchItems(dataset, 2, 0, World())
+    pinned = batch_items(recipe(tmp_path, data={"num_workers": 2}), dataset, World(), torch.device("cuda"))
+    try:
+        assert pinned.pin
+        for step in (0, 1, 5):
+            want, got = inline(step), pinned(step)
+            for (_, a), (_, b) in zip(want, got, strict=True):
+                assert b["source"].is_pinned() and b["edited"].is_pinned() and not a["source"].is_pinned()
+            stacked = stack_to([item["source"] for _, item in got], torch.device("cuda"))
+            assert torch.equal(stacked.cpu(), torch.stack([item["source"] for _, item in want]))
+    finally:
+        pinned.close()
+    cfg = recipe(tmp_path, stage="vae", data={"num_workers": 2}, vae_train={"edited": 0.5})
+    unpinned = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, pin_memory=False))
+    vae = VideoAutoencoder(MICRO_VAE).cuda()
+    stages = [VAEStage(c, torch.device("cuda"), World(), dataset=dataset, vae=vae) for c in (cfg, unpinned)]
+    videos = [stage._video(3)[0] for stage in stages]
+    assert videos[0].is_cuda and torch.equal(videos[0], videos[1])

@@ -30,13 +30,18 @@ class BatchItems:
     Item ``i`` of the step's batch is drawn in epoch ``step * batch // len(dataset)`` (a dataset with an
     ``item(index, epoch)`` method; any other sequence is indexed), so a batch depends on the step alone. With
     ``workers`` > 0, threads load the items of the next ``ahead`` steps while the current one trains (the
-    decoding and resizing release the GIL); the items are the same either way.
+    decoding and resizing release the GIL); the items are the same either way. With ``pin`` as well, those threads
+    also put the items' tensors in page-locked memory, so that their copies to the GPU (``stack_to``) run
+    asynchronously instead of on the training thread.
     """
 
-    def __init__(self, dataset: Sequence, batch: int, seed: int, world, workers: int = 0, ahead: int = 2) -> None:
+    def __init__(
+        self, dataset: Sequence, batch: int, seed: int, world, workers: int = 0, ahead: int = 2, pin: bool = False
+    ) -> None:
         if workers < 0:
             raise ValueError(f"data.num_workers must be 0 or more, got {workers}")
         self.dataset, self.batch, self.seed, self.world, self.ahead = dataset, batch, seed, world, ahead
+        self.pin = pin and workers > 0
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="data") if workers else None
         self._pending: dict[int, list[tuple[int, Future]]] = {}
 
@@ -47,7 +52,10 @@ class BatchItems:
 
     def _load(self, index: int, epoch: int) -> dict:
         item = getattr(self.dataset, "item", None)
-        return item(index, epoch) if item is not None else self.dataset[index]
+        loaded = item(index, epoch) if item is not None else self.dataset[index]
+        if self.pin:
+            loaded = {k: v.pin_memory() if isinstance(v, Tensor) else v for k, v in loaded.items()}
+        return loaded
 
     def _submit(self, step: int) -> list[tuple[int, Future]]:
         epoch = step * self.batch // len(self.dataset)
@@ -70,6 +78,19 @@ class BatchItems:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pending.clear()
+
+
+def batch_items(recipe: Recipe, dataset: Sequence, world, device: torch.device) -> BatchItems:
+    """A stage's BatchItems as its recipe's data section sets them (pinned on CUDA with ``data.pin_memory``)."""
+    data = recipe.data
+    pin = data.pin_memory and torch.device(device).type == "cuda"
+    return BatchItems(dataset, data.batch_size, recipe.run.seed, world, data.num_workers, pin=pin)
+
+
+def stack_to(tensors: Sequence[Tensor], device: torch.device) -> Tensor:
+    """``torch.stack(tensors).to(device)``, but each CPU tensor copied on its own and stacked on ``device``:
+    copies from pinned memory then run asynchronously, and no stacked copy is made in CPU memory."""
+    return torch.stack([t.to(device, non_blocking=True) for t in tensors])
 
 
 def global_indices(step: int, batch: int, size: int, seed: int) -> list[int]:

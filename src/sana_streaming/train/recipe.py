@@ -64,6 +64,7 @@ class DataSection:
     buckets: tuple[tuple[int, int], ...] = ((384, 224),)
     batch_size: int = 4
     num_workers: int = 0
+    pin_memory: bool = True  # on CUDA with num_workers > 0: the loading threads pin the clips (asynchronous copies)
     # pair clips only: the crop's side relative to the largest crop of the bucket's aspect ratio (below 1: crops
     # nearer the clips' own scale, e.g. 0.5 with a bucket half the clips' size), and how often a window is cut
     # to another clip's partway through (a scene cut; for the VAE: the edit inside each part stays consistent)

@@ -16,12 +16,13 @@ import torch.nn.functional as F
 from sana_streaming.diffusion.training import noise_to, sample_sigmas, velocity_target
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.train.common import (
-    BatchItems,
+    batch_items,
     build_model,
     build_text_encoder,
     build_vae,
     encode_latents,
     seeded,
+    stack_to,
     text_batch,
 )
 from sana_streaming.train.distributed import (
@@ -62,7 +63,7 @@ class BidirectionalStage:
         self.optimizer, self.scheduler = make_optimizer(params, recipe.optim, total_steps=recipe.run.steps)
         self.ema = EMA(self.model, recipe.optim.ema_decay, recipe.optim.ema_start)
         self.autocast = _autocast_dtype(recipe, device)
-        self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
+        self.items = batch_items(recipe, dataset, world, device)
 
     def loss(self, step: int) -> torch.Tensor:
         items = self.items(step)
@@ -77,8 +78,8 @@ class BidirectionalStage:
     def _group_loss(self, group) -> torch.Tensor:
         flow, seed = self.recipe.flow, self.recipe.run.seed
         gens = [seeded(seed, 1, number) for number, _ in group]
-        source = torch.stack([item["source"] for _, item in group]).to(self.device)
-        edited = torch.stack([item["edited"] for _, item in group]).to(self.device)
+        source = stack_to([item["source"] for _, item in group], self.device)
+        edited = stack_to([item["edited"] for _, item in group], self.device)
         z_src, z_edit = encode_latents(self.vae, source), encode_latents(self.vae, edited)
         sigma = torch.cat(
             [sample_sigmas(1, g, logit_mean=flow.logit_mean, logit_std=flow.logit_std, shift=flow.shift) for g in gens]

@@ -38,12 +38,13 @@ from sana_streaming.diffusion.training import noise_to, sample_dmd_timesteps, x0
 from sana_streaming.models.state import CacheWindow
 from sana_streaming.models.transformer import SanaStreamingTransformer, TextCondition
 from sana_streaming.train.common import (
-    BatchItems,
+    batch_items,
     build_model,
     build_text_encoder,
     build_vae,
     encode_latents,
     seeded,
+    stack_to,
     text_batch,
 )
 from sana_streaming.train.distributed import (
@@ -77,7 +78,7 @@ class StreamingStage:
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
         self.val_dataset = val_dataset
-        self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
+        self.items = batch_items(recipe, dataset, world, device)
         dmd = recipe.dmd
         self.teacher = self.critic = None  # without distribution matching (dmd.weight = 0) neither exists
         if dmd.weight > 0:
@@ -130,15 +131,15 @@ class StreamingStage:
         numbered = self.items(step)
         items = [item for _, item in numbered]
         # long videos ("video") or pairs ("source", "edited"); the edits are read for the regression terms only
-        video = torch.stack([item["video"] if "video" in item else item["source"] for item in items])
-        source = encode_latents(self.vae, video.to(self.device))
+        video = stack_to([item["video"] if "video" in item else item["source"] for item in items], self.device)
+        source = encode_latents(self.vae, video)
         dmd, target, edited = self.recipe.dmd, None, None
         if dmd.paired:
             if not all("edited" in item for item in items):
                 raise ValueError(
                     "dmd.regression and dmd.pixels need paired clips (source and edited): set data.manifest to pairs"
                 )
-            edited = torch.stack([item["edited"] for item in items]).to(self.device)
+            edited = stack_to([item["edited"] for item in items], self.device)
             target = encode_latents(self.vae, edited) if dmd.regression > 0 else None
             edited = edited.float() if dmd.pixels > 0 else None
         null = self.generator.y_embedder.y_embedding

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from sana_streaming.train.common import BatchItems, seeded
+from sana_streaming.train.common import batch_items, seeded, stack_to
 from sana_streaming.train.distributed import World, average_gradients
 from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer
 from sana_streaming.train.recipe import Recipe
@@ -40,7 +40,7 @@ class VAEStage:
         **_unused,
     ) -> None:
         self.recipe, self.device, self.world, self.dataset = recipe, device, world, dataset
-        self.items = BatchItems(dataset, recipe.data.batch_size, recipe.run.seed, world, recipe.data.num_workers)
+        self.items = batch_items(recipe, dataset, world, device)
         cfg = recipe.vae_train
         if not 0.0 <= cfg.edited <= 1.0:
             raise ValueError(f"vae_train.edited is a share of the samples, between 0 and 1; got {cfg.edited}")
@@ -115,7 +115,7 @@ class VAEStage:
             return item["edited" if take else "source"]
 
         videos = [clip(n, item) for n, item in numbered]
-        return torch.stack(videos).to(self.device), [n for n, _ in numbered]
+        return stack_to(videos, self.device), [n for n, _ in numbered]
 
     def train_step(self, step: int) -> dict[str, float]:
         video, numbers = self._video(step)
