@@ -25,7 +25,8 @@
 #       decoder), its decoder alone twice as wide, beside the shipped VAE trained whole
 #   OUT=... C128_VAE=... WHOLE_VAE=... bash benchmarks/train_default_model.sh follow   # 2 GPUs: students on try 11's
 #       two VAEs (the 128-channel latent and the shipped one trained whole), beside those VAEs further
-#       (LANES="j g" J_INIT=... J_ARGS=...: the 128-channel student alone on one GPU, from a student grown before)
+#       (LANES="j g" J_INIT=... J_ARGS=...: the 128-channel student alone on one GPU, from a student grown before;
+#       G_MODE=decoder: g trains its decoder alone, and the students are scored through it)
 # carry=[".data"] (benchmarks/prepare_device_data.sh, plus the weights of the earlier calls in .data/).
 #
 # sweep: while `pairs` runs on the CPU, `throughput` times the tiny recipes at 1x and 4x their batch; then, side
@@ -525,7 +526,8 @@ case $phase in
         batch=${REG_BATCH:-8}
         regress="dmd.weight=0 dmd.regression=1 optim.warmup_steps=50"
         validation=${VAL_INPUT:+data.val_manifest=/tmp/data/val/manifest.jsonl run.val_every=${VAL_EVERY:-50}}
-        evals=()
+        evals=() eval_vae=$c128  # with G_MODE=decoder the students are scored through g's new decoder (same latents)
+        [ "${G_MODE:-whole}" != decoder ] || ! lane_gpu g >/dev/null || eval_vae=$R/g/tiny_vae_c128
         # (j) and its twin (m): the grown student, each lane with its own overrides (J_ARGS, M_ARGS; the last word
         # wins; no spaces inside one override), e.g. "dmd.regression=0 dmd.pixels=1" (try 13: 659 steps, 21.80 dB
         # on three draws), "dmd.pixels=3 dmd.regression_units=raw" or "optim.train_only=['x_embedder','final_layer']":
@@ -536,7 +538,7 @@ case $phase in
             [ $lane = j ] || name+=_$lane
             regress="$regress ${!overrides:-}" \
                 student $lane "$gpu" "${J_INIT:-/tmp/student_c128}" $name "${C128_LR:-1e-4}" "$c128"
-            evals+=("$lane/$name@$c128")
+            evals+=("$lane/$name@$eval_vae")
         done
         if gpu=$(lane_gpu k); then
             student k "$gpu" $shipped/model student_reg_whole "${REG_LR:-3e-5}" "$whole"
@@ -549,12 +551,21 @@ case $phase in
                 student l "$gpu" $shipped/model student_reg_whole_pixels "${REG_LR:-3e-5}" "$whole"
             evals+=("l/student_reg_whole_pixels@$whole")
         fi
-        if gpu=$(lane_gpu g); then vae_lane g "$gpu" "$c128" tiny_vae_c128; fi
+        # (g) $C128_VAE further: whole, or with G_MODE=decoder its decoder alone, so that its latents stay those the
+        # students train on and the pair composes (try 14: a student through the VAE one whole run ahead of its
+        # latents lost 0.1 dB on three draws; whole runs gained about 0.3 dB a session, decoder-only ones less)
+        if gpu=$(lane_gpu g); then
+            if [ "${G_MODE:-whole}" = decoder ]; then
+                decoder g "$gpu" "$c128" tiny_vae_c128 ""
+            else
+                vae_lane g "$gpu" "$c128" tiny_vae_c128
+            fi
+        fi
         if gpu=$(lane_gpu h); then vae_lane h "$gpu" "$whole" tiny_vae_whole; fi
         wait
         [ -z "${EVAL:-}" ] || OUT=$R VAE_PSNR_ARGS=--families bash $D vae_psnr &  # beside the evaluations
         eval_models "${evals[@]}" \
-            $(cd "$R" && ls -d j/*_best m/*_best 2>/dev/null | sed "s|\$|@$c128|") \
+            $(cd "$R" && ls -d j/*_best m/*_best 2>/dev/null | sed "s|\$|@$eval_vae|") \
             $(cd "$R" && ls -d k/*_best 2>/dev/null | sed "s|\$|@$whole|")
         wait ;;
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent, wide, follow)"; exit 2 ;;
