@@ -532,11 +532,12 @@ case $phase in
         # wins; no spaces inside one override), e.g. "dmd.regression=0 dmd.pixels=1" (try 13: 659 steps, 21.80 dB
         # on three draws), "dmd.pixels=3 dmd.regression_units=raw" or "optim.train_only=['x_embedder','final_layer']":
         # two losses side by side on the GPU, since the CPU pilots cannot rank them (NOTES, try 13)
+        # J_BATCH / M_BATCH: that lane's batch instead of $REG_BATCH (the cool-down's step count follows it)
         for lane in j m; do
             gpu=$(lane_gpu $lane) || continue
-            overrides=${lane^^}_ARGS name=student_reg_c128
+            overrides=${lane^^}_ARGS lane_batch=${lane^^}_BATCH name=student_reg_c128
             [ $lane = j ] || name+=_$lane
-            regress="$regress ${!overrides:-}" \
+            regress="$regress ${!overrides:-}" batch=${!lane_batch:-$batch} \
                 student $lane "$gpu" "${J_INIT:-/tmp/student_c128}" $name "${C128_LR:-1e-4}" "$c128"
             evals+=("$lane/$name@$eval_vae")
         done
