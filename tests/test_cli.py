@@ -388,12 +388,14 @@ def test_cpu_bench_times_the_editor_with_other_vaes(clip16, tmp_path, capsys):
     """bench --device cpu --vae FOLDER: the demo's editor with its own VAE, then with each VAE given, in one record."""
     import json
 
+    from sana_streaming import hub
     from sana_streaming.vae.autoencoder import VideoAutoencoder
     from sana_streaming.vae.config import get_vae_config
 
     folder = tmp_path / "vae"
-    torch.manual_seed(0)
-    VideoAutoencoder(get_vae_config("tiny")).save_pretrained(folder)
+    torch.manual_seed(0)  # random weights of the shipped VAE's preset (its latent width is the editor's)
+    preset = json.loads((hub.DEFAULT_WEIGHTS / "vae" / "config.json").read_text())["name"]
+    VideoAutoencoder(get_vae_config(preset)).save_pretrained(folder)
     out = tmp_path / "bench.json"
     args = ["bench", "--device", "cpu", "--clip", str(clip16), "--frames", "33", "--vae", str(folder)]
     assert main([*args, "--out", str(out)]) == 0
