@@ -46,6 +46,8 @@ def test_overrides_use_toml_values_and_bare_strings():
         ("[run]\nstage = 'vae'\n", ["run.val_every=0"], r"val_every and \[data\] val_samples must be at least 1"),
         ("[run]\nstage = 'vae'\n", ["optim.train_only=['decoder']"], r"train_only is for the DiT stages"),
         ("[run]\nstage = 'streaming'\n", ["dmd.regression_units=pixels"], r"regression_units must be normalized or"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.warped_temporal=-1"], r"warped_temporal must be >= 0, got -1"),
+        ("[run]\nstage = 'streaming'\n", ["dmd.weight=0", "dmd.warped_temporal=1"], r"not all 0"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, text, overrides, message):
@@ -66,3 +68,11 @@ def test_the_pixel_term_alone_is_a_streaming_recipe(tmp_path):
     overrides = ["dmd.weight=0", "dmd.pixels=0.5", "model.init=runs/student", "data.val_manifest=v.jsonl"]
     recipe = load_recipe(path, overrides)
     assert recipe.dmd.pixels == 0.5 and recipe.dmd.regression == 0 and recipe.data.val_manifest == "v.jsonl"
+
+
+def test_the_warped_temporal_term_makes_a_recipe_paired(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text("[run]\nstage = 'streaming'\n")
+    recipe = load_recipe(path, ["dmd.warped_temporal=0.5"])
+    assert recipe.dmd.paired and recipe.dmd.warped_temporal == 0.5 and recipe.dmd.pixels == 0
+    assert not load_recipe(path, []).dmd.paired

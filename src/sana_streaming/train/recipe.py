@@ -129,6 +129,11 @@ class DMDConfig:
     # space does (the default model's edits were 2-6 levels too bright on blur, with most of their error at low
     # spatial frequencies). Needs paired clips.
     pixels: float = 0.0
+    # The decoded rollout's change from each frame to the next, carried along the ground truth's motion, against
+    # the ground truth's own change (Charbonnier; train/vae_losses.warped_change, the VAE's warped_temporal term):
+    # the flicker that eval-model's warp ratio measures, which a per-frame term leaves free. Beside a term that
+    # fixes the edit (it alone would not); needs paired clips. Ours.
+    warped_temporal: float = 0.0
     # The units of the regression's error and of the validation's: "normalized" (the DiT's latents, each channel at
     # unit scale) or "raw" (the VAE's own latents: each channel's squared error times (latents_std /
     # scaling_factor)^2; the same numbers for a VAE whose statistics are 0 and 1). A grown latent's calibrated new
@@ -143,7 +148,7 @@ class DMDConfig:
     def paired(self) -> bool:
         """Whether a generator term scores against the ground-truth edits (regression or pixels): the stage then
         trains on pairs, not long videos."""
-        return self.regression > 0 or self.pixels > 0
+        return self.regression > 0 or self.pixels > 0 or self.warped_temporal > 0
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     generator_terms = (dmd.weight, dmd.regression, dmd.pixels)
     if min(generator_terms) < 0 or (recipe.run.stage == "streaming" and sum(generator_terms) == 0):
         raise ValueError(f"{path}: [dmd] weight, regression and pixels must be >= 0 and not all 0")
+    if dmd.warped_temporal < 0:
+        raise ValueError(f"{path}: [dmd] warped_temporal must be >= 0, got {dmd.warped_temporal!r}")
     if dmd.regression_units not in ("normalized", "raw"):
         raise ValueError(f"{path}: [dmd] regression_units must be normalized or raw, got {dmd.regression_units!r}")
     if recipe.run.stage == "streaming" and dmd.weight == 0 and not recipe.model.init:

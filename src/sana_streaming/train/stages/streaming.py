@@ -18,6 +18,8 @@ Per generator step (paper_notes 3.8-3.9):
    it is the only generator loss besides Cycle-Reverse: no teacher, no critic (about half the time a step).
 5. Pixels (``dmd.pixels``, default 0; needs paired clips): the rollout's clip decoded by the frozen VAE against
    the ground-truth edit's pixels (MSE), the gradient through the decoder into the last step of each chunk.
+6. Warped temporal (``dmd.warped_temporal``, default 0; needs paired clips): that decoded clip's change from frame
+   to frame along the ground truth's motion against the ground truth's own change (the warp error's flicker).
 
 The critic (initialised from the teacher; the generator from ``model.init`` or the teacher) learns flow
 matching on generated clips, ``dmd.critic_ratio`` updates per generator update.
@@ -58,6 +60,7 @@ from sana_streaming.train.distributed import (
 )
 from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer, trainable
 from sana_streaming.train.recipe import Recipe
+from sana_streaming.train.vae_losses import warped_change
 
 
 class StreamingStage:
@@ -141,7 +144,7 @@ class StreamingStage:
                 )
             edited = stack_to([item["edited"] for item in items], self.device)
             target = encode_latents(self.vae, edited) if dmd.regression > 0 else None
-            edited = edited.float() if dmd.pixels > 0 else None
+            edited = edited.float() if dmd.pixels > 0 or dmd.warped_temporal > 0 else None
         null = self.generator.y_embedder.y_embedding
         conds = {}
         for key, field in (("forward", "prompt"), ("reverse", "reverse_prompt")):
@@ -251,11 +254,10 @@ class StreamingStage:
             gradient = (x0_fake - x0_real) / scale
         return 0.5 * F.mse_loss(x0, (x0 - gradient).detach())
 
-    def pixel_loss(self, x0: Tensor, edited: Tensor) -> Tensor:
-        """MSE of the clip ``x0`` (normalised latents) decoded by the frozen VAE, as the editor decodes it, against
-        the ground-truth edit's pixels (B, 3, T, H, W) in [-1, 1]."""
-        decoded = self.vae.decode(self.vae.denormalize(x0.to(self.vae.dtype)))
-        return F.mse_loss(decoded.float(), edited)
+    def decode(self, x0: Tensor) -> Tensor:
+        """The clip ``x0`` (normalised latents) decoded by the frozen VAE, as the editor decodes it: (B, 3, T, H, W)
+        in [-1, 1], float32, with the gradient into ``x0``."""
+        return self.vae.decode(self.vae.denormalize(x0.to(self.vae.dtype))).float()
 
     def critic_loss(self, x0: Tensor, source: Tensor, conds: dict, gens) -> Tensor:
         x_t, t, noise = self._noised(x0.detach(), gens)
@@ -289,8 +291,12 @@ class StreamingStage:
             terms["loss_reverse"] = (dmd.reverse_weight, reverse_loss)
         if regression_loss is not None:
             terms["loss_regression"] = (dmd.regression, regression_loss)
-        if edited is not None:
-            terms["loss_pixels"] = (dmd.pixels, self.pixel_loss(generated, edited))
+        if edited is not None:  # the pixel terms, on the ground-truth edit's pixels (B, 3, T, H, W) in [-1, 1]
+            decoded = self.decode(generated)
+            if dmd.pixels > 0:
+                terms["loss_pixels"] = (dmd.pixels, F.mse_loss(decoded, edited))
+            if dmd.warped_temporal > 0:
+                terms["loss_warped_temporal"] = (dmd.warped_temporal, warped_change(decoded, edited))
         loss = sum(weight * term for weight, term in terms.values())
         loss.backward()
         average_gradients(self.generator, self.world)
