@@ -134,7 +134,9 @@ def motion_grids(target: Tensor, flow_width: int = 384) -> Tensor:
     return flow_grid(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(target.device), height, width)
 
 
-def warped_change(recon: Tensor, target: Tensor, eps: float = 1e-6, tolerance: float = 0.16) -> Tensor:
+def warped_change(
+    recon: Tensor, target: Tensor, eps: float = 1e-6, tolerance: float = 0.16, grid: Tensor | None = None
+) -> Tensor:
     """Charbonnier between the reconstruction's and the target's change from frame ``t``, carried along the
     target's motion (:func:`motion_grids`), to frame ``t + 1``: the flicker a warp error measures, which moving
     content does not cause. Each pixel weighs ``exp(-(e / tolerance) ** 2)``, ``e`` the target's own change there
@@ -143,11 +145,12 @@ def warped_change(recon: Tensor, target: Tensor, eps: float = 1e-6, tolerance: f
 
     Args:
         recon, target: (B, 3, T, H, W) videos in [-1, 1], T >= 2.
+        grid: ``motion_grids(target)`` when already computed (e.g. on another thread while the GPU works).
 
     Returns:
         A float32 scalar (the weighted mean over pixels and channels).
     """
-    grid = motion_grids(target)
+    grid = motion_grids(target) if grid is None else grid
 
     def change(video: Tensor) -> Tensor:
         previous = video[:, :, :-1].transpose(1, 2).flatten(0, 1).float()  # (B * (T - 1), C, H, W)

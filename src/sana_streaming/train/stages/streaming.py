@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +61,7 @@ from sana_streaming.train.distributed import (
 )
 from sana_streaming.train.optim import EMA, clip_and_step, make_optimizer, trainable
 from sana_streaming.train.recipe import Recipe
-from sana_streaming.train.vae_losses import warped_change
+from sana_streaming.train.vae_losses import motion_grids, warped_change
 
 
 class StreamingStage:
@@ -105,6 +106,8 @@ class StreamingStage:
                 shard_dit(module, world, device, recipe.run.fsdp_param_dtype, recipe.run.fsdp_reshard_after_forward)
         self.generator.train()
         self.vae = vae if vae is not None else build_vae(recipe, device)
+        # the ground truth's optical flow for dmd.warped_temporal (OpenCV, CPU), on a thread during the rollout
+        self._flows = ThreadPoolExecutor(1, thread_name_prefix="flow") if dmd.warped_temporal > 0 else None
         # each latent channel's weight in the regression's and the validation's squared error (None: all 1)
         self.channel_weights = None
         if dmd.regression_units == "raw":  # normalised -> raw multiplies a channel by latents_std / scaling_factor
@@ -269,6 +272,7 @@ class StreamingStage:
     def train_step(self, step: int) -> dict[str, float]:
         numbers, source, conds, target, edited = self._batch(step)
         dmd = self.recipe.dmd
+        grids = self._flows.submit(motion_grids, edited) if self._flows is not None else None
         critic_losses = []
         for k in range(dmd.critic_ratio if self.critic is not None else 0):
             with torch.no_grad():
@@ -296,7 +300,8 @@ class StreamingStage:
             if dmd.pixels > 0:
                 terms["loss_pixels"] = (dmd.pixels, F.mse_loss(decoded, edited))
             if dmd.warped_temporal > 0:
-                terms["loss_warped_temporal"] = (dmd.warped_temporal, warped_change(decoded, edited))
+                flicker = warped_change(decoded, edited, grid=grids.result())
+                terms["loss_warped_temporal"] = (dmd.warped_temporal, flicker)
         loss = sum(weight * term for weight, term in terms.values())
         loss.backward()
         average_gradients(self.generator, self.world)
