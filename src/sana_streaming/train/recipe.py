@@ -146,8 +146,8 @@ class DMDConfig:
 
     @property
     def paired(self) -> bool:
-        """Whether a generator term scores against the ground-truth edits (regression or pixels): the stage then
-        trains on pairs, not long videos."""
+        """Whether a generator term scores against the ground-truth edits (regression, pixels or warped temporal):
+        the stage then trains on pairs, not long videos."""
         return self.regression > 0 or self.pixels > 0 or self.warped_temporal > 0
 
 
