@@ -16,7 +16,7 @@ from sana_streaming.train.stages.vae import VAEStage
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from tests.conftest import randomize_
 from tests.train.helpers import MICRO_VAE, parts, recipe, synthetic_pairs
-from tests.train.test_streaming import long_videos, stage_parts, streaming_recipe
+from tests.train.test_streaming import long_pairs, long_videos, stage_parts, streaming_recipe
 
 pytestmark = pytest.mark.gpu
 RTOL = 1e-2  # cuDNN convolutions use TF32 by default
@@ -55,6 +55,17 @@ def test_streaming_stage_on_cuda(tmp_path):
     p = stage_parts()
     cpu, cuda = run_twice(lambda d, m: StreamingStage(cfg, d, World(), dataset=long_videos(1), **m), p)
     assert_same(cpu, cuda, ["loss_dmd", "loss_critic", "loss_reverse"])
+
+
+def test_streaming_pixel_terms_on_cuda(tmp_path):
+    """The pixel term and the warped temporal term (the ground truth's flow on a thread, from a CUDA clip) give on
+    CUDA what they give on the CPU."""
+    cfg = streaming_recipe(tmp_path, weight=0.0, reverse_weight=0.0, regression=0.0, pixels=1.0, warped_temporal=0.5)
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, precision="fp32"))
+    p = stage_parts()
+    p["model"] = p.pop("teacher")  # no teacher: the generator starts from it
+    cpu, cuda = run_twice(lambda d, m: StreamingStage(cfg, d, World(), dataset=long_pairs(1), **m), p)
+    assert_same(cpu, cuda, ["loss_pixels", "loss_warped_temporal"])
 
 
 def test_vae_stage_on_cuda(tmp_path):
