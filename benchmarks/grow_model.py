@@ -1,25 +1,29 @@
-"""A deeper editor or VAE decoder, or a wider latent, from a trained model, to train on from where it is:
+"""A deeper or wider editor, a deeper VAE decoder, a wider VAE or latent, from a trained model, to train on from
+where it is:
 
     python benchmarks/grow_model.py .data/call13_editor_edited2 /tmp/editor_depth8 --depth 8
     python benchmarks/grow_model.py src/sana_streaming/weights/default/vae /tmp/vae_dec2 --decoder-layers 2 2 2 2
     python benchmarks/grow_model.py src/sana_streaming/weights/default/vae /tmp/vae_c64 --latent-channels 64
     python benchmarks/grow_model.py src/sana_streaming/weights/default/model /tmp/model_c64 --latent-channels 64
+    python benchmarks/grow_model.py src/sana_streaming/weights/default/model /tmp/model_w2 --width 2
     python benchmarks/grow_model.py src/sana_streaming/weights/default/vae /tmp/vae_w2 --width 2 [--width-parts decoder]
     python benchmarks/grow_model.py .data/call7_tiny_vae_c128 /tmp/vae_c128_cal --calibrate .data/clips/*.mp4 \
         --calibrate-from 32
 
 An editor (`sana_streaming.models.grow.grow_depth`): the new blocks come after the trained ones, each an identity
 at first (the grown model gives the trained one's outputs); softmax attention in every fourth new block unless
---softmax-layers says otherwise. A VAE (`sana_streaming.vae.grow.grow_decoder`): resnets appended to the decoder's
-blocks (the config's `decoder_layers_per_block` order), each an identity at first; the encoder, hence the latents,
-unchanged. A wider latent (`sana_streaming.vae.grow.grow_latent`, `sana_streaming.models.grow.grow_channels`): the
-trained channels first, encoded and decoded as before, the new ones unused at first by the decoder and predicted
-as 0 by the editor. A wider VAE (`sana_streaming.vae.grow.grow_width`): every channel of the encoder's and the
-decoder's blocks (or the decoder's alone, which keeps the latents) repeated, equal to the trained VAE but for a
-little noise on the copies. `--calibrate CLIP ...` measures the statistics of the latent channels from
-`--calibrate-from` on (default: those --latent-channels adds) on those clips
-(`sana_streaming.vae.grow.calibrate_latents`): a grown latent's new channels, once trained, are far smaller than
-the unit scale they start with, and an editor grown for them leaves the sampler's noise in them at first.
+--softmax-layers says otherwise. A wider editor (`sana_streaming.models.grow.grow_width`): its width, heads and
+feed-forward channels repeated, equal to the trained editor but for a little noise on the copies. A VAE
+(`sana_streaming.vae.grow.grow_decoder`): resnets appended to the decoder's blocks (the config's
+`decoder_layers_per_block` order), each an identity at first; the encoder, hence the latents, unchanged. A wider
+latent (`sana_streaming.vae.grow.grow_latent`, `sana_streaming.models.grow.grow_channels`): the trained channels
+first, encoded and decoded as before, the new ones unused at first by the decoder and predicted as 0 by the editor.
+A wider VAE (`sana_streaming.vae.grow.grow_width`): every channel of the encoder's and the decoder's blocks (or the
+decoder's alone, which keeps the latents) repeated, equal to the trained VAE but for a little noise on the copies.
+`--calibrate CLIP ...` measures the statistics of the latent channels from `--calibrate-from` on (default: those
+--latent-channels adds) on those clips (`sana_streaming.vae.grow.calibrate_latents`): a grown latent's new
+channels, once trained, are far smaller than the unit scale they start with, and an editor grown for them leaves
+the sampler's noise in them at first.
 Written as a folder (config.json + model.safetensors) in float32, for `model.init` or `vae.path` of a training
 recipe.
 """
@@ -34,6 +38,7 @@ import torch
 
 from sana_streaming.eval.report import load_clip
 from sana_streaming.models.grow import grow_channels, grow_depth
+from sana_streaming.models.grow import grow_width as grow_width_editor
 from sana_streaming.models.transformer import SanaStreamingTransformer
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 from sana_streaming.vae.grow import calibrate_latents, grow_decoder, grow_latent, grow_width
@@ -55,7 +60,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, help="an editor's new number of blocks")
     parser.add_argument("--decoder-layers", type=int, nargs="+", help="a VAE decoder's new resnets per block")
     parser.add_argument("--latent-channels", type=int, help="a VAE's, or an editor's, new latent channels")
-    parser.add_argument("--width", type=int, help="a VAE's channels times this (a whole number)")
+    parser.add_argument("--width", type=int, help="a VAE's or an editor's channels times this (a whole number)")
     parser.add_argument(
         "--width-parts", nargs="+", default=["encoder", "decoder"], help="what --width widens (default: both)"
     )
@@ -65,8 +70,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     is_vae = "latent_channels" in json.loads((Path(args.model) / "config.json").read_text())
-    if (is_vae and args.depth) or (not is_vae and (args.decoder_layers or args.width)):
-        parser.error("--depth grows an editor, --decoder-layers and --width a VAE")
+    if (is_vae and args.depth) or (not is_vae and args.decoder_layers):
+        parser.error("--depth grows an editor, --decoder-layers a VAE")
     if not (args.depth or args.decoder_layers or args.latent_channels or args.width or args.calibrate):
         parser.error("nothing to do: give --depth, --decoder-layers, --latent-channels, --width or --calibrate")
     if args.calibrate and not is_vae:
@@ -106,10 +111,16 @@ def main() -> None:
         model = grow_depth(model, args.depth, layers, seed=args.seed)
     if args.latent_channels:
         model = grow_channels(model, args.latent_channels)
+    if args.width:
+        try:
+            model = grow_width_editor(model, args.width, seed=args.seed)
+        except ValueError as err:
+            parser.error(str(err))
     model.save_pretrained(args.out)
     count = sum(p.numel() for p in model.parameters()) / 1e6
     print(
-        f"{args.out}: depth {model.cfg.depth} (softmax in {list(model.cfg.softmax_layers)}), latent "
+        f"{args.out}: depth {model.cfg.depth} (softmax in {list(model.cfg.softmax_layers)}), width "
+        f"{model.cfg.hidden_size}, latent "
         f"{model.cfg.in_channels} channels, {count:.1f} M parameters"
     )
 

@@ -1,4 +1,4 @@
-"""A deeper editor from a trained one, computing the same function: training goes on with more capacity.
+"""A deeper or wider editor from a trained one, computing the same function: training goes on with more capacity.
 
 The trained blocks keep their places; the new ones come after them, each an identity at first (the outputs
 of its self-attention, cross-attention and feed-forward branches zero, so every residual branch adds nothing),
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from sana_streaming.models.transformer import SanaStreamingTransformer
+from sana_streaming.vae.grow import widen_tensor
 
 
 def grown_softmax_layers(old_depth: int, softmax_layers: tuple[int, ...], depth: int) -> tuple[int, ...]:
@@ -93,5 +94,53 @@ def grow_channels(model: SanaStreamingTransformer, channels: int) -> SanaStreami
         wide = rows.new_zeros(rows.shape[0], channels, *rows.shape[2:])
         wide[:, :n] = rows
         state[key] = wide.flatten(0, 1)
+    grown.load_state_dict(state)
+    return grown
+
+
+# Fused projections whose output rows are several parts of the model's width: each part widens on its own.
+_GROUPS = {"t_block.1.": 6, "cross_attn.kv_linear.": 2, "mlp.inverted_conv.": 2, "mlp.depth_conv.": 2}
+
+
+@torch.no_grad()
+def grow_width(
+    model: SanaStreamingTransformer, factor: int = 2, noise: float = 1e-3, seed: int = 0
+) -> SanaStreamingTransformer:
+    """``model`` with ``factor`` times its width (hidden size, heads of the same size, feed-forward width), equal to
+    it but for ``noise`` (float32, on the CPU): every channel of the residual stream, every head and every
+    feed-forward channel repeated, each input channel's weight split among its copies, and the copies' rows
+    given Gaussian noise of ``noise`` times each weight's standard deviation so that training can tell them
+    apart (:func:`sana_streaming.vae.grow.widen_tensor`). The norms see the same mean square over repeated
+    channels, and the attention the same heads, so the function is unchanged at ``noise = 0``.
+
+    Args:
+        factor: an integer of at least 2.
+    """
+    if not isinstance(factor, int) or factor < 2:
+        raise ValueError(f"grow_width: the factor must be a whole number of at least 2, not {factor!r}")
+    old = model.cfg
+    cfg = dataclasses.replace(
+        old, hidden_size=factor * old.hidden_size, num_heads=factor * old.num_heads, name=f"{old.name}-w{factor}"
+    )
+    with torch.random.fork_rng(devices=[]):  # every weight is replaced below; the caller's random state stays
+        grown = SanaStreamingTransformer(cfg)
+    state = {name: value.float() for name, value in model.state_dict().items()}
+    generator = torch.Generator().manual_seed(seed)
+    for name, target in grown.state_dict().items():
+        if state[name].shape == target.shape:
+            continue
+        groups = next((n for part, n in _GROUPS.items() if part in name), 1)
+        table = name.endswith("scale_shift_table")  # (6 or 2, width): added to the modulation, not an input axis
+        state[name] = widen_tensor(
+            state[name].T if table else state[name],
+            target.T.shape if table else target.shape,
+            factor,
+            groups=groups,
+            noise=0.0 if table else noise,
+            generator=generator,
+            name=name,
+        )
+        if table:
+            state[name] = state[name].T.contiguous()
     grown.load_state_dict(state)
     return grown

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from sana_streaming.vae.autoencoder import VideoAutoencoder
 
@@ -141,20 +141,41 @@ def grow_width(
     state = {name: value.float() for name, value in vae.state_dict().items()}
     generator = torch.Generator().manual_seed(seed)
     for name, target in grown.state_dict().items():
-        value = state[name]
-        if value.shape == target.shape:
-            continue
-        if value.dim() > 1 and value.shape[1] != target.shape[1]:  # the copies share each input channel's weight
-            value = torch.cat([value / factor] * factor, dim=1)
-        wide = torch.cat([value] * (target.shape[0] // value.shape[0]))  # output rows: originals, copies
-        copies = wide[len(value) :]
-        if value.dim() > 1 and noise > 0 and len(copies):
-            copies += noise * float(value.std()) * torch.randn(copies.shape, generator=generator)
-        if wide.shape != target.shape:
-            raise RuntimeError(f"grow_width: {name} is {tuple(wide.shape)} where {tuple(target.shape)} is needed")
-        state[name] = wide
+        if state[name].shape != target.shape:
+            state[name] = widen_tensor(state[name], target.shape, factor, noise=noise, generator=generator, name=name)
     grown.load_state_dict(state)
     return grown
+
+
+def widen_tensor(
+    value: Tensor,
+    shape: torch.Size | tuple[int, ...],
+    factor: int,
+    *,
+    groups: int = 1,
+    input_axis: bool = True,
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
+    name: str = "tensor",
+) -> Tensor:
+    """One weight of a layer whose channels are repeated ``factor`` times (copies after the originals): its
+    output rows (axis 0) repeated within each of ``groups`` equal groups (a fused projection's parts), and, when
+    axis 1 grows and is an input (``input_axis``), each input channel's weight split evenly among its copies, so
+    that the layer maps repeated inputs to repeated outputs. The copies' rows of a weight of two axes or more get
+    Gaussian noise of ``noise`` times the weight's standard deviation, so that training can tell them apart.
+    """
+    if value.dim() > 1 and value.shape[1] != shape[1]:
+        value = torch.cat([value / factor if input_axis else value] * factor, dim=1)
+    parts = value.unflatten(0, (groups, -1))  # (groups, rows, ...)
+    rows = parts.shape[1]
+    wide = torch.cat([parts] * (shape[0] // value.shape[0]), dim=1)
+    copies = wide[:, rows:]
+    if value.dim() > 1 and noise > 0 and copies.numel():
+        copies += noise * float(value.std()) * torch.randn(copies.shape, generator=generator)
+    wide = wide.flatten(0, 1)
+    if wide.shape != shape:
+        raise RuntimeError(f"grow_width: {name} is {tuple(wide.shape)} where {tuple(shape)} is needed")
+    return wide
 
 
 @torch.no_grad()
