@@ -153,19 +153,18 @@ def widen_tensor(
     factor: int,
     *,
     groups: int = 1,
-    input_axis: bool = True,
     noise: float = 0.0,
     generator: torch.Generator | None = None,
     name: str = "tensor",
 ) -> Tensor:
     """One weight of a layer whose channels are repeated ``factor`` times (copies after the originals): its
     output rows (axis 0) repeated within each of ``groups`` equal groups (a fused projection's parts), and, when
-    axis 1 grows and is an input (``input_axis``), each input channel's weight split evenly among its copies, so
-    that the layer maps repeated inputs to repeated outputs. The copies' rows of a weight of two axes or more get
+    axis 1 (the input channels) grows, each input channel's weight split evenly among its copies, so that the
+    layer maps repeated inputs to repeated outputs. The copies' rows of a weight of two axes or more get
     Gaussian noise of ``noise`` times the weight's standard deviation, so that training can tell them apart.
     """
     if value.dim() > 1 and value.shape[1] != shape[1]:
-        value = torch.cat([value / factor if input_axis else value] * factor, dim=1)
+        value = torch.cat([value / factor] * factor, dim=1)
     parts = value.unflatten(0, (groups, -1))  # (groups, rows, ...)
     rows = parts.shape[1]
     wide = torch.cat([parts] * (shape[0] // value.shape[0]), dim=1)
