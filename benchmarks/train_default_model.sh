@@ -521,6 +521,10 @@ case $phase in
                 PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_c128 \
                     --latent-channels 128
             fi
+            if [ -n "${M_WIDTH:-}" ] && lane_gpu m >/dev/null; then
+                PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py "${J_INIT:-/tmp/student_c128}" \
+                    "/tmp/student_w$M_WIDTH" --width "$M_WIDTH" || exit 2
+            fi
             OUT=$R/${lanes[0]} PAIRS_FRAMES=81 bash $D pairs
         fi
         batch=${REG_BATCH:-8}
@@ -533,12 +537,19 @@ case $phase in
         # on three draws), "dmd.pixels=3 dmd.regression_units=raw" or "optim.train_only=['x_embedder','final_layer']":
         # two losses side by side on the GPU, since the CPU pilots cannot rank them (NOTES, try 13)
         # J_BATCH / M_BATCH: that lane's batch instead of $REG_BATCH (the cool-down's step count follows it)
+        # M_WIDTH=N: m's student grown N times wider first (grow_model.py --width N: the same function but for a
+        # little noise; made in /tmp, which a RESUME=1 call on the same machine still has), without validation:
+        # its float16 weights come back in two parts, and a call brings back 8 files
         for lane in j m; do
             gpu=$(lane_gpu $lane) || continue
-            overrides=${lane^^}_ARGS lane_batch=${lane^^}_BATCH name=student_reg_c128
+            overrides=${lane^^}_ARGS lane_batch=${lane^^}_BATCH name=student_reg_c128 init=${J_INIT:-/tmp/student_c128}
+            lane_validation=$validation
             [ $lane = j ] || name+=_$lane
-            regress="$regress ${!overrides:-}" batch=${!lane_batch:-$batch} \
-                student $lane "$gpu" "${J_INIT:-/tmp/student_c128}" $name "${C128_LR:-1e-4}" "$c128"
+            if [ $lane = m ] && [ -n "${M_WIDTH:-}" ]; then
+                init=/tmp/student_w$M_WIDTH lane_validation=""
+            fi
+            regress="$regress ${!overrides:-}" batch=${!lane_batch:-$batch} validation=$lane_validation \
+                student $lane "$gpu" "$init" $name "${C128_LR:-1e-4}" "$c128"
             evals+=("$lane/$name@$eval_vae")
         done
         if gpu=$(lane_gpu k); then
