@@ -266,7 +266,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         raise ValueError(f"{path}: [dmd] weight = 0 (no teacher to start from) needs [model] init")
     if recipe.data.val_manifest and (recipe.run.stage != "streaming" or not dmd.paired):
         raise ValueError(
-            f"{path}: [data] val_manifest is for the streaming stage on pairs (dmd.regression or dmd.pixels > 0)"
+            f"{path}: [data] val_manifest is for the streaming stage on pairs "
+            "(dmd.regression, dmd.pixels or dmd.warped_temporal > 0)"
         )
     if recipe.run.val_every < 1 or recipe.data.val_samples < 1:
         raise ValueError(f"{path}: [run] val_every and [data] val_samples must be at least 1")

@@ -136,14 +136,15 @@ class StreamingStage:
         or None): the edit's latents for the regression term, its pixels for the pixel term."""
         numbered = self.items(step)
         items = [item for _, item in numbered]
-        # long videos ("video") or pairs ("source", "edited"); the edits are read for the regression terms only
+        # long videos ("video") or pairs ("source", "edited"); the edits are read for the terms on them only
         video = stack_to([item["video"] if "video" in item else item["source"] for item in items], self.device)
         source = encode_latents(self.vae, video)
         dmd, target, edited = self.recipe.dmd, None, None
         if dmd.paired:
             if not all("edited" in item for item in items):
                 raise ValueError(
-                    "dmd.regression and dmd.pixels need paired clips (source and edited): set data.manifest to pairs"
+                    "dmd.regression, dmd.pixels and dmd.warped_temporal need paired clips (source and edited): "
+                    "set data.manifest to pairs"
                 )
             edited = stack_to([item["edited"] for item in items], self.device)
             target = encode_latents(self.vae, edited) if dmd.regression > 0 else None
