@@ -503,7 +503,7 @@ case $phase in
         # student from that folder (a student already grown to 128 channels, e.g. try 12's j) instead of the
         # shipped one grown afresh. WHOLE_VAE is needed only when lane k, l or h runs. (Since try 12 "the shipped"
         # student and VAE are try 12's l and h: the figures above are try 11's, for try 9's.)
-        lanes=(${LANES:-j k l h g})
+        lanes=(${LANES:-j k l h g}) W_WIDTH=${W_WIDTH:-2}  # (lane w, below)
         lane_gpu() {  # lane_gpu LANE: LANE's GPU, or a failure when LANES leaves it out
             local i
             for i in "${!lanes[@]}"; do [ "${lanes[$i]}" != "$1" ] || { echo $((i % gpus)); return 0; }; done
@@ -521,10 +521,12 @@ case $phase in
                 PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py $shipped/model /tmp/student_c128 \
                     --latent-channels 128
             fi
-            if [ -n "${M_WIDTH:-}" ] && lane_gpu m >/dev/null; then
+            for lane in m w; do
+                width=${lane^^}_WIDTH
+                [ -n "${!width:-}" ] && lane_gpu $lane >/dev/null || continue
                 PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py "${J_INIT:-/tmp/student_c128}" \
-                    "/tmp/student_w$M_WIDTH" --width "$M_WIDTH" || exit 2
-            fi
+                    "/tmp/student_w${!width}" --width "${!width}" || exit 2
+            done
             OUT=$R/${lanes[0]} PAIRS_FRAMES=81 bash $D pairs
         fi
         batch=${REG_BATCH:-8}
@@ -540,13 +542,15 @@ case $phase in
         # M_WIDTH=N: m's student grown N times wider first (grow_model.py --width N: the same function but for a
         # little noise; made in /tmp, which a RESUME=1 call on the same machine still has), without validation:
         # its float16 weights come back in two parts, and a call brings back 8 files
-        for lane in j m; do
+        # (w): a third twin with W_ARGS, W_BATCH and W_WIDTH (default 2), so that width runs beside j and m
+        # (LANES="j m w g h" on nvidia-h200-x4; NO_BEST=1 then leaves the validated lanes' best weights behind)
+        for lane in j m w; do
             gpu=$(lane_gpu $lane) || continue
             overrides=${lane^^}_ARGS lane_batch=${lane^^}_BATCH name=student_reg_c128 init=${J_INIT:-/tmp/student_c128}
-            lane_validation=$validation
+            width=${lane^^}_WIDTH lane_validation=$validation
             [ $lane = j ] || name+=_$lane
-            if [ $lane = m ] && [ -n "${M_WIDTH:-}" ]; then
-                init=/tmp/student_w$M_WIDTH lane_validation=""
+            if [ $lane != j ] && [ -n "${!width:-}" ]; then
+                init=/tmp/student_w${!width} lane_validation=""
             fi
             regress="$regress ${!overrides:-}" batch=${!lane_batch:-$batch} validation=$lane_validation \
                 student $lane "$gpu" "$init" $name "${C128_LR:-1e-4}" "$c128"
@@ -583,11 +587,13 @@ case $phase in
     *) echo "unknown phase $phase (sweep, students, steady, temporal, vae65, refine, refine4, c128, edited, edited2, cooldown, students_on, students_more, grow, regress, decay, latent, wide, follow)"; exit 2 ;;
 esac
 cd "$R" || exit 1
-# BRING="g i": only those lanes' weights come back (at most 64 MiB come back from a call); then every weights file
+# BRING="g i": only those lanes' weights come back (at most 64 MiB come back from a call), NO_BEST=1: no *_best
+# folder's weights; then every weights file
 # over 15 MiB in 15-MiB parts, model.safetensors.part00 ... (16 MiB a file: `cat` the parts together)
 for lane in */; do
     [ -z "${BRING:-}" ] || [[ " $BRING " == *" ${lane%/} "* ]] || rm -f "$lane"*/model.safetensors
 done
+[ -z "${NO_BEST:-}" ] || rm -f */*_best/model.safetensors  # (their evaluations stay in the lanes' results)
 for weights in */*/model.safetensors; do
     [ ! -f "$weights" ] || [ "$(stat -c %s "$weights")" -le $((15 * 1024 * 1024)) ] ||
         { split -b 15M -d "$weights" "$weights.part" && rm "$weights"; }
