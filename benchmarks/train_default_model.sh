@@ -522,8 +522,8 @@ case $phase in
                     --latent-channels 128
             fi
             for lane in m w; do
-                width=${lane^^}_WIDTH
-                [ -n "${!width:-}" ] && lane_gpu $lane >/dev/null || continue
+                width=${lane^^}_WIDTH lane_init=${lane^^}_INIT
+                [ -n "${!width:-}" ] && [ -z "${!lane_init:-}" ] && lane_gpu $lane >/dev/null || continue
                 PYTHONPATH="$PWD/src" python3 benchmarks/grow_model.py "${J_INIT:-/tmp/student_c128}" \
                     "/tmp/student_w${!width}" --width "${!width}" || exit 2
             done
@@ -544,13 +544,16 @@ case $phase in
         # its float16 weights come back in two parts, and a call brings back 8 files
         # (w): a third twin with W_ARGS, W_BATCH and W_WIDTH (default 2), so that width runs beside j and m
         # (LANES="j m w g h" on nvidia-h200-x4; NO_BEST=1 then leaves the validated lanes' best weights behind)
+        # M_INIT / W_INIT: that lane's student from that folder instead of J_INIT (e.g. a lost machine's weights;
+        # W_INIT already wide: not grown again, and still without validation)
         for lane in j m w; do
             gpu=$(lane_gpu $lane) || continue
-            overrides=${lane^^}_ARGS lane_batch=${lane^^}_BATCH name=student_reg_c128 init=${J_INIT:-/tmp/student_c128}
-            width=${lane^^}_WIDTH lane_validation=$validation
+            overrides=${lane^^}_ARGS lane_batch=${lane^^}_BATCH name=student_reg_c128 lane_init=${lane^^}_INIT
+            init=${!lane_init:-${J_INIT:-/tmp/student_c128}} width=${lane^^}_WIDTH lane_validation=$validation
             [ $lane = j ] || name+=_$lane
             if [ $lane != j ] && [ -n "${!width:-}" ]; then
-                init=/tmp/student_w${!width} lane_validation=""
+                [ -n "${!lane_init:-}" ] || init=/tmp/student_w${!width}
+                lane_validation=""
             fi
             regress="$regress ${!overrides:-}" batch=${!lane_batch:-$batch} validation=$lane_validation \
                 student $lane "$gpu" "$init" $name "${C128_LR:-1e-4}" "$c128"
