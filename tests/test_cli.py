@@ -233,6 +233,31 @@ def test_stabilize_option_filters_the_edit_and_refuses_bad_strengths(clip16, tmp
     assert "expected a strength in [0, 1)" in capsys.readouterr().err
 
 
+def test_the_model_folder_sets_the_post_processing_and_the_options_override_it(clip16, tmp_path, capsys):
+    from sana_streaming.io.sources import open_source
+
+    folder = tmp_path / "model"
+    torch.manual_seed(0)
+    SanaStreamingTransformer(get_config("tiny")).save_pretrained(folder)
+
+    def edited(name: str, *options: str) -> np.ndarray:
+        out = tmp_path / name  # a PNG folder: the frames as written
+        assert main(["edit", str(clip16), "-p", "night", "-o", str(out), "--model", str(folder), *options, *FAST]) == 0
+        source = open_source(str(out))
+        frames = np.stack([f.image for f in source]).astype(int)
+        source.close()
+        return frames
+
+    plain = edited("plain", "--stabilize", "0")  # no editor.json: no refinement
+    (folder / "editor.json").write_text('{"guide": 0.25, "stabilize": 0.0}')
+    refined = edited("refined")
+    assert np.abs(refined - plain).mean() > 1  # the folder's guide acted
+    np.testing.assert_array_equal(edited("off", "--guide", "0"), plain)  # --guide 0 over the folder's setting
+    with pytest.raises(SystemExit):
+        main(["edit", str(clip16), "-p", "night", "--guide", "2", *FAST])
+    assert "fraction of the frame's width in [0, 1]" in capsys.readouterr().err
+
+
 def test_info_lists_devices_presets_and_weights(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out

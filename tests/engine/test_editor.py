@@ -12,6 +12,7 @@ import torch
 
 from sana_streaming.diffusion.flow import chunk_boundaries
 from sana_streaming.engine.editor import EditorConfig, StreamingEditor, _PromptState
+from sana_streaming.engine.guide import GuidedRefiner
 from sana_streaming.engine.live import LiveReader
 from sana_streaming.engine.sampler import StreamingSampler
 from sana_streaming.engine.schedule import PromptSchedule
@@ -104,6 +105,22 @@ def test_the_default_output_is_the_reference_through_the_temporal_filter(parts):
     assert np.abs(unfiltered.astype(int) - edited.astype(int)).max() > 1  # the filter did act
     with pytest.raises(ValueError, match=r"strength must be within \[0, 1\)"):
         editor(parts, stabilize=1.0)
+
+
+def test_the_guided_refinement_runs_on_the_decoded_frames_before_the_temporal_filter(parts):
+    video = clip(33 + 24, seed=3)
+    ed = editor(parts, guide=0.25)
+    edited = np.stack([f.image for f in ed.push(video) + ed.flush()])
+    sources = torch.from_numpy(video).permute(0, 3, 1, 2)
+    decoded = torch.from_numpy(reference(parts, video)).permute(0, 3, 1, 2)
+    refined = GuidedRefiner(0.25, 25.0)(sources, decoded).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    stabilizer = TemporalStabilizer(0.8, 20.0)
+    expected = np.stack([stabilizer(s, e) for s, e in zip(video, refined, strict=True)])
+    diff = np.abs(edited.astype(int) - expected.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    unrefined = editor(parts)
+    plain = np.stack([f.image for f in unrefined.push(video) + unrefined.flush()])
+    assert np.abs(plain.astype(int) - edited.astype(int)).mean() > 1  # the refinement did act
 
 
 def test_a_partial_last_chunk_is_edited_and_earlier_frames_do_not_change(parts):

@@ -43,26 +43,48 @@ def sample_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
-def stabilize_strength(text: str) -> float:
+def _unit_value(text: str, expected: str, *, one_allowed: bool) -> float:
+    """A number in [0, 1) (or [0, 1]) from the command line; else argparse's one-line error."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a strength in [0, 1) such as 0.8 (0 turns it off), got {text!r}")
+    if not (0 <= value <= 1 if one_allowed else 0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"expected {expected} (0 turns it off), got {text!r}")
     return value
 
 
-def add_stabilize_argument(parser: argparse.ArgumentParser) -> None:
-    """--stabilize: the strength of the temporal filter on the edit (EditorConfig.stabilize)."""
+def stabilize_strength(text: str) -> float:
+    return _unit_value(text, "a strength in [0, 1) such as 0.8", one_allowed=False)
+
+
+def guide_radius(text: str) -> float:
+    return _unit_value(text, "a radius as a fraction of the frame's width in [0, 1] such as 0.02", one_allowed=True)
+
+
+def add_post_processing_arguments(parser: argparse.ArgumentParser) -> None:
+    """--stabilize (EditorConfig.stabilize) and --guide (EditorConfig.guide); not given: the model's settings."""
     parser.add_argument(
         "--stabilize",
         type=stabilize_strength,
-        default=0.8,
         metavar="STRENGTH",
         help="temporal filter on the edit along the source's motion, against flicker: the past's largest weight, "
-        "in [0, 1); 0 turns it off (default 0.8)",
+        "in [0, 1); 0 turns it off (default: the model's setting, 0.85 for the default model, else 0.8)",
     )
+    parser.add_argument(
+        "--guide",
+        type=guide_radius,
+        metavar="RADIUS",
+        help="redraw the edit as local colour maps of the source (sharper, steadier; for edits of colour and "
+        "style, not of content): the window's radius as a fraction of the frame's width, 0 turns it off "
+        "(default: the model's setting; 0.02 for the default model, off otherwise)",
+    )
+
+
+def post_settings(args: argparse.Namespace) -> dict:
+    """--stabilize and --guide where they were given, as EditorConfig fields; what was not given is left to the
+    model's editor.json, then to EditorConfig's defaults."""
+    return {name: getattr(args, name) for name in ("stabilize", "guide") if getattr(args, name) is not None}
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, vae: bool = True) -> None:

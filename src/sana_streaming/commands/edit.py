@@ -7,8 +7,9 @@ import sys
 
 from sana_streaming.commands.common import (
     add_model_arguments,
-    add_stabilize_argument,
+    add_post_processing_arguments,
     parse_resolution,
+    post_settings,
     quiet_libraries,
 )
 
@@ -28,7 +29,7 @@ def _build_editor(args: argparse.Namespace):
     text = loading.load_text_encoder(args.text_encoder, model.part, device=device)
     window = CacheWindow(None if args.window == 0 else args.window, sink=not args.no_sink)
     sampler = SamplerConfig(timesteps_for_steps(args.steps), window=window, efficient_cache=args.efficient_cache)
-    config = EditorConfig(
+    options = dict(
         resolution=args.resolution or loading.default_resolution(vae.part),
         fps=args.fps,
         sampler=sampler,
@@ -36,8 +37,8 @@ def _build_editor(args: argparse.Namespace):
         seed=args.seed,
         transition_chunks=args.transition_chunks,
         side_by_side=args.side_by_side,
-        stabilize=args.stabilize,
-    )
+    )  # over the model folder's editor.json; --stabilize and --guide over both where given
+    config = EditorConfig(**loading.editor_defaults(args.model) | options | post_settings(args))
     editor = StreamingEditor(model.part, vae.part, text.part, config)
     fast = args.fast
     if fast and device.type != "cuda":
@@ -130,7 +131,7 @@ def add_parsers(commands) -> None:
     edit.add_argument("--no-sink", action="store_true", help="do not keep the first chunk as attention sink")
     edit.add_argument("--transition-chunks", type=int, default=0, help="blend a new prompt in over N chunks")
     edit.add_argument("--side-by-side", action="store_true", help="write source | edit side by side")
-    add_stabilize_argument(edit)
+    add_post_processing_arguments(edit)
     edit.add_argument("--max-frames", type=int, help="edit at most this many frames (at the edit's frame rate)")
     edit.add_argument("--seed", type=int, default=0)
     edit.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")

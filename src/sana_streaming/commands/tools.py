@@ -10,8 +10,9 @@ from pathlib import Path
 
 from sana_streaming.commands.common import (
     add_model_arguments,
-    add_stabilize_argument,
+    add_post_processing_arguments,
     parse_resolution,
+    post_settings,
     quiet_libraries,
     sample_inputs,
 )
@@ -136,7 +137,7 @@ def _eval_model(args: argparse.Namespace) -> int:
     if args.draws < 1:
         raise ValueError(f"--draws {args.draws}: at least 1")
     quiet_libraries()
-    config = {"seed": args.seed, "stabilize": args.stabilize}
+    config = {"seed": args.seed, **post_settings(args)}
     config |= {"resolution": args.resolution} if args.resolution else {}
     editor = StreamingEditor.from_pretrained(
         args.model,
@@ -177,7 +178,8 @@ def _eval_model(args: argparse.Namespace) -> int:
         "vae": args.vae,
         "text_encoder": args.text_encoder,
         "precision": args.precision,
-        "stabilize": args.stabilize,
+        "stabilize": editor.config.stabilize,
+        "guide": editor.config.guide,
     }
     print(format_family_table(result, vae_db))
     if args.out:
@@ -253,7 +255,7 @@ def add_parsers(commands) -> None:
         help="the DiT's precision policy (bf16, fp8, paper, or a policy file): compare with bf16 for the fast "
         "path's cost in quality (FP8 is emulated where the device has no FP8 units)",
     )
-    add_stabilize_argument(model_eval)
+    add_post_processing_arguments(model_eval)
     model_eval.add_argument("--device", default="auto")
     model_eval.add_argument("--seed", type=int, default=0, help="the families' parameter draw and the noise")
     model_eval.add_argument(

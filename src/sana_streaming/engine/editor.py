@@ -2,8 +2,10 @@
 
 Per chunk of video frames (the first has 1 + 8 (n0 - 1) frames, later ones 24): fit to the model resolution,
 encode with the causal VAE (its stream cache carries the temporal context), draw noise, run the streaming
-sampler with the DiT's stream state, decode with the causal decoder, filter each frame in time along the
-source's motion (:mod:`sana_streaming.engine.stabilize`; ``stabilize = 0`` turns it off), emit the frames in order.
+sampler with the DiT's stream state, decode with the causal decoder, optionally redraw the edit as local colour
+maps of the source (:mod:`sana_streaming.engine.guide`; ``guide``, off unless the model's folder turns it on),
+filter each frame in time along the source's motion (:mod:`sana_streaming.engine.stabilize`; ``stabilize = 0``
+turns it off), emit the frames in order.
 Prompt changes take effect at the next chunk, optionally blended over a few chunks.
 """
 
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sana_streaming.engine.guide import GuidedRefiner
 from sana_streaming.engine.live import LiveReader
 from sana_streaming.engine.sampler import SamplerConfig, StreamingSampler
 from sana_streaming.engine.schedule import PromptSchedule
@@ -50,6 +53,11 @@ class EditorConfig:
         stabilize: strength of the temporal filter on the edit, in [0, 1) (0: the model's frames unchanged);
             see :class:`~sana_streaming.engine.stabilize.TemporalStabilizer`.
         stabilize_tolerance: the filter's source-mismatch scale (0-255): larger follows the past further.
+        guide: the source-guided refinement's window radius, a fraction of the frame's width (0: off), run
+            before the temporal filter; see :class:`~sana_streaming.engine.guide.GuidedRefiner`. Off by default:
+            it suits edits that are locally colour maps of the source (the default model's, whose folder turns it
+            on: ``editor.json``), not edits that add or remove content.
+        guide_eps: the refinement's ridge (0-255 scale, squared): larger gives flatter maps.
     """
 
     resolution: tuple[int, int] = (384, 224)
@@ -63,6 +71,8 @@ class EditorConfig:
     max_lag_chunks: int = 2
     stabilize: float = 0.8
     stabilize_tolerance: float = 20.0
+    guide: float = 0.0
+    guide_eps: float = 25.0
 
 
 class _PromptState:
@@ -149,7 +159,8 @@ class StreamingEditor:
         or an official checkpoint; ``vae`` a preset, a diffusers-layout folder or a cached id such as
         "Lightricks/LTX-2"; ``text_encoder`` "minilm", "gemma", "gemma:PATH" or a folder. Both default to what
         the model needs. ``precision``, ``compile`` and ``cuda_graphs`` are :meth:`accelerate`'s. ``config``
-        sets :class:`EditorConfig` fields (the resolution defaults to the VAE's).
+        sets :class:`EditorConfig` fields (the resolution defaults to the VAE's; the rest to the model folder's
+        ``editor.json``, where it has one, then to EditorConfig's).
         """
         from sana_streaming.engine import loading
 
@@ -163,6 +174,7 @@ class StreamingEditor:
         for note in dit.notes + autoencoder.notes + text.notes:
             warnings.warn(note, stacklevel=2)
         config.setdefault("resolution", loading.default_resolution(autoencoder.part))
+        config = loading.editor_defaults(model) | config
         editor = cls(dit.part, autoencoder.part, text.part, EditorConfig(**config))
         for note in editor.accelerate(precision, compile=compile, cuda_graphs=cuda_graphs):
             warnings.warn(note, stacklevel=2)
@@ -261,6 +273,7 @@ class StreamingEditor:
             if self.config.stabilize
             else None
         )
+        self._refiner = GuidedRefiner(self.config.guide, self.config.guide_eps) if self.config.guide else None
         self.stats = EditorStats()
 
     def set_prompt(self, prompt: str, transition_chunks: int | None = None) -> None:
@@ -407,9 +420,15 @@ class StreamingEditor:
         self._prompt.advance()
         pixels = pixels[:, :, : len(chunk.frames)]
         frames = ((pixels[0].float().clamp(-1, 1) + 1) * 127.5).round()  # (3, T, H, W) on the device
-        if self._stabilizer is not None:  # timed with the decoding: both make the output pixels
+        if self._refiner is not None or self._stabilizer is not None:  # timed with the decoding: the output pixels
             sources = np.stack(chunk.images[: frames.shape[1]])
-            frames = self._stabilizer.chunk(sources, frames.transpose(0, 1)).transpose(0, 1).round()  # in [0, 255]
+            pictures = frames.transpose(0, 1)  # (T, 3, H, W)
+            if self._refiner is not None:
+                guide = torch.from_numpy(sources).to(pictures.device).permute(0, 3, 1, 2)
+                pictures = self._refiner(guide, pictures).clamp(0, 255)
+            if self._stabilizer is not None:
+                pictures = self._stabilizer.chunk(sources, pictures)
+            frames = pictures.transpose(0, 1).round()  # in [0, 255]
         out = frames.to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
         chunk.timer.mark("decode")
         return self._emit(chunk.frames, chunk.images, out, chunk.timer)

@@ -5,6 +5,7 @@ Nothing is downloaded: weights come from local paths or the local Hugging Face c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,24 @@ def load_model(spec: str, *, preset: str | None, device: torch.device, dtype: to
     raise ValueError(
         f"model not found: {spec!r} is not a preset ({', '.join(PRESETS)}), a model folder or a checkpoint file"
     )
+
+
+def editor_defaults(model_spec: str) -> dict:
+    """The editor settings a model folder recommends: its ``editor.json`` ({EditorConfig field: value}); the
+    default model's turns on the source-guided refinement. Empty for presets, checkpoints and folders without
+    one."""
+    from sana_streaming.engine.editor import EditorConfig
+
+    folder = hub.DEFAULT_WEIGHTS / "model" if model_spec == "default" else Path(model_spec).expanduser()
+    path = folder / "editor.json"
+    if not path.is_file():
+        return {}
+    settings = json.loads(path.read_text())
+    known = {field.name for field in dataclasses.fields(EditorConfig)}
+    if not isinstance(settings, dict) or set(settings) - known:
+        unknown = sorted(set(settings) - known) if isinstance(settings, dict) else settings
+        raise ValueError(f"{path}: not editor settings (unknown: {unknown}); fields are {', '.join(sorted(known))}")
+    return settings
 
 
 def vae_spec_for(model_spec: str, vae_spec: str | None) -> str | None:

@@ -1,0 +1,128 @@
+"""The source-guided refinement (engine/guide.py) against a per-pixel least-squares reference and known maps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sana_streaming.commands.common import guide_radius
+from sana_streaming.engine import loading
+from sana_streaming.engine.guide import GuidedRefiner, box_mean, guided_filter
+
+
+def test_box_mean_is_the_mean_over_each_window_cut_at_the_edges():
+    x = torch.randn(2, 3, 7, 9, dtype=torch.float64)
+    got = box_mean(x, 2)
+    expected = torch.empty_like(x)
+    for i in range(7):
+        for j in range(9):
+            expected[..., i, j] = x[..., max(i - 2, 0) : i + 3, max(j - 2, 0) : j + 3].mean((-2, -1))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+
+
+def _reference(guide: np.ndarray, image: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Per window, the ridge least-squares affine map of the guide's RGB onto the image; per pixel, the mean
+    of its windows' maps applied to its guide (loops, no running means)."""
+    _, height, width = guide.shape
+    maps = np.zeros((height, width, 4, image.shape[0]))
+    for i in range(height):
+        for j in range(width):
+            window = (slice(max(i - radius, 0), i + radius + 1), slice(max(j - radius, 0), j + radius + 1))
+            g = guide[:, window[0], window[1]].reshape(3, -1)
+            p = image[:, window[0], window[1]].reshape(image.shape[0], -1)
+            g_mean, p_mean = g.mean(1, keepdims=True), p.mean(1, keepdims=True)
+            sigma = (g - g_mean) @ (g - g_mean).T / g.shape[1] + eps * np.eye(3)
+            a = np.linalg.solve(sigma, (g - g_mean) @ (p - p_mean).T / g.shape[1])  # (3, C)
+            maps[i, j, :3], maps[i, j, 3] = a, p_mean[:, 0] - g_mean[:, 0] @ a
+    out = np.empty_like(image)
+    for i in range(height):
+        for j in range(width):
+            window = (slice(max(i - radius, 0), i + radius + 1), slice(max(j - radius, 0), j + radius + 1))
+            mean = maps[window].reshape(-1, 4, image.shape[0]).mean(0)
+            out[:, i, j] = guide[:, i, j] @ mean[:3] + mean[3]
+    return out
+
+
+def test_guided_filter_equals_the_per_window_least_squares_reference():
+    rng = np.random.default_rng(0)
+    guide = rng.uniform(0, 255, (3, 9, 11))
+    image = rng.uniform(0, 255, (3, 9, 11))
+    got = guided_filter(torch.from_numpy(guide)[None], torch.from_numpy(image)[None], 2, 25.0)[0].double().numpy()
+    np.testing.assert_allclose(got, _reference(guide, image, 2, 25.0), rtol=0, atol=2e-3)
+
+
+def _affine_edit(source: torch.Tensor) -> torch.Tensor:
+    """A colour map (a grading with a channel swap and an inversion): edit = A @ source + b per pixel."""
+    matrix = torch.tensor([[0.2, 0.5, 0.1], [-0.6, 0.1, 0.0], [0.3, 0.3, 0.4]])
+    offset = torch.tensor([10.0, 220.0, -5.0])
+    return torch.einsum("ci,tihw->tchw", matrix, source) + offset.view(1, 3, 1, 1)
+
+
+def test_the_refiner_gives_back_a_colour_map_of_the_source_at_full_sharpness():
+    source = torch.rand(2, 3, 64, 96) * 255  # downscaled 6x for the maps (radius 0.25 of 96 pixels: 24)
+    edit = _affine_edit(source)
+    blurred = torch.nn.functional.avg_pool2d(edit, 5, stride=1, padding=2, count_include_pad=False)
+    refined = GuidedRefiner(0.25, eps=1e-3)(source, edit)
+    torch.testing.assert_close(refined, edit, rtol=0, atol=0.05)
+    # the blurred edit (what a VAE gives back) is sharpened towards the map: two thirds of its error go (the
+    # blur takes most of the windows' variance of this noise source, so the fitted maps shrink)
+    error_before = (blurred - edit).abs().mean()
+    error_after = (GuidedRefiner(0.25, eps=1e-3)(source, blurred) - edit).abs().mean()
+    assert error_after < 0.4 * error_before
+
+
+def test_the_refiner_keeps_a_flat_edit_flat_and_radius_zero_is_off():
+    source = torch.rand(3, 3, 32, 48) * 255
+    flat = torch.full_like(source, 77.0)
+    torch.testing.assert_close(GuidedRefiner(0.1)(source, flat), flat, rtol=0, atol=1e-3)
+    edit = torch.rand_like(source) * 255
+    assert torch.equal(GuidedRefiner(0.0)(source, edit), edit)
+    with pytest.raises(ValueError, match="differ"):
+        GuidedRefiner(0.1)(source, edit[:, :, :16])
+    with pytest.raises(ValueError, match="fraction of the width"):
+        GuidedRefiner(1.5)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        GuidedRefiner(0.1, eps=0.0)
+
+
+def test_guide_radius_argument_errors_in_one_line():
+    assert guide_radius("0.0625") == 0.0625 and guide_radius("0") == 0.0
+    for bad in ("-0.1", "2", "wide"):
+        with pytest.raises(Exception, match="fraction of the frame's width"):
+            guide_radius(bad)
+
+
+def test_editor_defaults_come_from_the_model_folder(tmp_path):
+    assert loading.editor_defaults(str(tmp_path)) == {}
+    assert loading.editor_defaults("tiny") == {}
+    (tmp_path / "editor.json").write_text(json.dumps({"guide": 0.05, "stabilize": 0.7}))
+    assert loading.editor_defaults(str(tmp_path)) == {"guide": 0.05, "stabilize": 0.7}
+    (tmp_path / "editor.json").write_text(json.dumps({"guide": 0.05, "sharpen": 1}))
+    with pytest.raises(ValueError, match=r"unknown: \['sharpen'\]"):
+        loading.editor_defaults(str(tmp_path))
+
+
+@pytest.mark.gpu
+def test_the_refiner_on_cuda_matches_the_cpu():
+    generator = torch.Generator().manual_seed(0)
+    source = torch.rand(24, 3, 224, 384, generator=generator) * 255
+    edit = torch.nn.functional.avg_pool2d(_affine_edit(source), 9, stride=1, padding=4) + torch.randn(
+        24, 3, 224, 384, generator=generator
+    )
+    cpu = GuidedRefiner(0.0417)(source, edit)
+    cuda = GuidedRefiner(0.0417)(source.cuda(), edit.cuda()).cpu()
+    torch.testing.assert_close(cuda, cpu, rtol=0, atol=0.1)
+
+
+def test_the_shipped_default_model_turns_the_refinement_on():
+    from sana_streaming import hub
+    from sana_streaming.engine.editor import EditorConfig
+
+    if not (hub.DEFAULT_WEIGHTS / "model" / "config.json").is_file():
+        pytest.skip("the default model's weights are not in this install")
+    settings = loading.editor_defaults("default")
+    config = EditorConfig(**settings)
+    assert config.guide > 0 and 0 < config.stabilize < 1
