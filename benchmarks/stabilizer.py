@@ -26,12 +26,16 @@ from sana_streaming.engine.guide import GuidedRefiner
 from sana_streaming.engine.stabilize import TemporalStabilizer
 
 
-def refined(sources: np.ndarray, edited: np.ndarray, radius: float, eps: float) -> np.ndarray:
-    """(T, H, W, 3) uint8 edits through the refinement as the editor runs it: float32, in [0, 255], not rounded."""
+def refined(
+    sources: np.ndarray, edited: np.ndarray, radius: float, eps: float, steady: float = 0.0, tolerance: float = 20.0
+) -> np.ndarray:
+    """(T, H, W, 3) uint8 edits of one stream through the refinement as the editor runs it: float32, in [0, 255],
+    rounded."""
     if not radius:
         return edited
     to_torch = [torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2) for x in (sources, edited)]
-    return GuidedRefiner(radius, eps)(*to_torch).clamp(0, 255).round().permute(0, 2, 3, 1).numpy()
+    refiner = GuidedRefiner(radius, eps, steady, tolerance)
+    return refiner(*to_torch).clamp(0, 255).round().permute(0, 2, 3, 1).numpy()
 
 
 def main() -> None:
@@ -40,11 +44,14 @@ def main() -> None:
     parser.add_argument("--tolerances", nargs="+", type=float, default=[20.0])
     parser.add_argument("--guides", nargs="+", type=float, default=[0.0], help="refinement radii (0: off)")
     parser.add_argument("--guide-eps", type=float, default=25.0)
+    parser.add_argument(
+        "--guide-steadies", nargs="+", type=float, default=[0.0], help="the refinement's maps filtered in time (0: off)"
+    )
     add_editor_arguments(parser)
     args = parser.parse_args()
     del args.stabilize  # the variants set it
     editor = StreamingEditor.from_pretrained(args.model, vae=args.vae, device="cpu", seed=0, stabilize=0.0, guide=0.0)
-    clip = held_out_clip(args.clip, editor, args.frames)
+    clip = held_out_clip(args.clip, editor, args.frames, args.speed)
     raw: dict[str, np.ndarray] = {}
 
     def unfiltered(frames: np.ndarray, prompt: str) -> np.ndarray:
@@ -53,33 +60,38 @@ def main() -> None:
         return raw[prompt]
 
     rows = []
-    for guide in args.guides:
-        for strength in args.strengths:
-            for tolerance in args.tolerances if strength > 0 else args.tolerances[:1]:
+    settings = [
+        (guide, steady, strength, tolerance)
+        for guide in args.guides
+        for steady in (args.guide_steadies if guide else [0.0])
+        for strength in args.strengths
+        for tolerance in (args.tolerances if strength > 0 or steady > 0 else args.tolerances[:1])
+    ]
+    for guide, steady, strength, tolerance in settings:
 
-                def edit(frames, prompt, strength=strength, tolerance=tolerance, guide=guide) -> np.ndarray:
-                    edited = refined(frames, unfiltered(frames, prompt), guide, args.guide_eps)
-                    if strength == 0:
-                        return edited
-                    stabilizer = TemporalStabilizer(strength, tolerance)
-                    return np.stack([stabilizer(s, e) for s, e in zip(frames, edited, strict=True)])
+        def edit(frames, prompt, strength=strength, tolerance=tolerance, guide=guide, steady=steady):
+            edited = refined(frames, unfiltered(frames, prompt), guide, args.guide_eps, steady, tolerance)
+            if strength == 0:
+                return edited
+            stabilizer = TemporalStabilizer(strength, tolerance)
+            return np.stack([stabilizer(s, e) for s, e in zip(frames, edited, strict=True)])
 
-                began = time.perf_counter()
-                label = f"guide {guide:g}, strength {strength:g}, tolerance {tolerance:g}"
-                row = scored_row(edit, clip, label, guide=guide, strength=strength, tolerance=tolerance)
-                edited = next(iter(raw.values()))
-                if guide:  # the post-processing's own cost a frame on this machine (the sources' flow included)
-                    tick = time.perf_counter()
-                    refined(clip, edited, guide, args.guide_eps)
-                    row["guide_ms_per_frame"] = 1000 * (time.perf_counter() - tick) / len(clip)
-                if strength > 0:
-                    stabilizer = TemporalStabilizer(strength, tolerance)
-                    tick = time.perf_counter()
-                    for s, e in zip(clip, edited, strict=True):
-                        stabilizer(s, e)
-                    row["filter_ms_per_frame"] = 1000 * (time.perf_counter() - tick) / len(clip)
-                row["seconds"] = time.perf_counter() - began
-                rows.append(row)
+        began = time.perf_counter()
+        label = f"guide {guide:g}, steady {steady:g}, strength {strength:g}, tolerance {tolerance:g}"
+        row = scored_row(edit, clip, label, guide=guide, guide_steady=steady, strength=strength, tolerance=tolerance)
+        edited = next(iter(raw.values()))
+        if guide:  # the post-processing's own cost a frame on this machine (the sources' flow included)
+            tick = time.perf_counter()
+            refined(clip, edited, guide, args.guide_eps, steady, tolerance)
+            row["guide_ms_per_frame"] = 1000 * (time.perf_counter() - tick) / len(clip)
+        if strength > 0:
+            stabilizer = TemporalStabilizer(strength, tolerance)
+            tick = time.perf_counter()
+            for s, e in zip(clip, edited, strict=True):
+                stabilizer(s, e)
+            row["filter_ms_per_frame"] = 1000 * (time.perf_counter() - tick) / len(clip)
+        row["seconds"] = time.perf_counter() - began
+        rows.append(row)
     save_rows("stabilizer.py", args.out, args, clip, rows)
 
 

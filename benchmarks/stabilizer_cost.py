@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks of 24 frames, after one untimed")
     parser.add_argument("--strength", type=float, default=0.8)
     parser.add_argument("--guide", type=float, default=0.02, help="the refinement's radius (0: not timed)")
+    parser.add_argument("--guide-steady", type=float, default=0.0, help="the refinement's maps filtered in time")
     parser.add_argument("--out", help="write the figures here as JSON")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -63,7 +64,7 @@ def main() -> None:
         total = (time.perf_counter() - began) / (24 * args.chunks)
         guide = float("nan")
         if args.guide:
-            refiner = GuidedRefiner(args.guide)
+            refiner = GuidedRefiner(args.guide, steady=args.guide_steady)
             sources_on_device = [torch.from_numpy(c).to(device).permute(0, 3, 1, 2) for c in chunks]
             refiner(sources_on_device[0], edits[0])  # untimed: first calls allocate
             sync(device)
@@ -88,6 +89,7 @@ def main() -> None:
             "device": str(device),
             "filter_ms_per_frame": 1000 * total,
             "guide": args.guide,
+            "guide_steady": args.guide_steady,
             "guide_ms_per_frame": 1000 * guide,
             "flow_ms_per_frame": 1000 * flow,
             "cpu_float_luma_ms_per_frame": 1000 * float_luma,

@@ -107,13 +107,14 @@ def test_the_default_output_is_the_reference_through_the_temporal_filter(parts):
         editor(parts, stabilize=1.0)
 
 
-def test_the_guided_refinement_runs_on_the_decoded_frames_before_the_temporal_filter(parts):
+@pytest.mark.parametrize("steady", [0.0, 0.9])
+def test_the_guided_refinement_runs_on_the_decoded_frames_before_the_temporal_filter(parts, steady):
     video = clip(33 + 24, seed=3)
-    ed = editor(parts, guide=0.25)
+    ed = editor(parts, guide=0.25, guide_steady=steady)
     edited = np.stack([f.image for f in ed.push(video) + ed.flush()])
     sources = torch.from_numpy(video).permute(0, 3, 1, 2)
     decoded = torch.from_numpy(reference(parts, video)).permute(0, 3, 1, 2)
-    refined = GuidedRefiner(0.25, 25.0)(sources, decoded).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    refined = GuidedRefiner(0.25, 25.0, steady)(sources, decoded).clamp(0, 255).permute(0, 2, 3, 1).numpy()
     stabilizer = TemporalStabilizer(0.8, 20.0)
     expected = np.stack([stabilizer(s, e) for s, e in zip(video, refined, strict=True)])
     diff = np.abs(edited.astype(int) - expected.astype(int))

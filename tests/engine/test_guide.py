@@ -112,9 +112,10 @@ def test_the_refiner_on_cuda_matches_the_cpu():
     edit = torch.nn.functional.avg_pool2d(_affine_edit(source), 9, stride=1, padding=4) + torch.randn(
         24, 3, 224, 384, generator=generator
     )
-    cpu = GuidedRefiner(0.0417)(source, edit)
-    cuda = GuidedRefiner(0.0417)(source.cuda(), edit.cuda()).cpu()
-    torch.testing.assert_close(cuda, cpu, rtol=0, atol=0.1)
+    for steady in (0.0, 0.9):
+        cpu = GuidedRefiner(0.0417, steady=steady)(source.round().to(torch.uint8), edit)
+        cuda = GuidedRefiner(0.0417, steady=steady)(source.round().to(torch.uint8).cuda(), edit.cuda()).cpu()
+        torch.testing.assert_close(cuda, cpu, rtol=0, atol=0.1)
 
 
 def test_the_shipped_default_model_turns_the_refinement_on():
@@ -126,3 +127,38 @@ def test_the_shipped_default_model_turns_the_refinement_on():
     settings = loading.editor_defaults("default")
     config = EditorConfig(**settings)
     assert config.guide > 0 and 0 < config.stabilize < 1
+
+
+def _flickering_colour_map(frames: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    """A static textured source and its colour map whose gain flickers from frame to frame (a decoder's flicker)."""
+    generator = torch.Generator().manual_seed(1)
+    coarse = torch.rand(1, 3, 8, 12, generator=generator) * 255
+    source = torch.nn.functional.interpolate(coarse, size=(64, 96), mode="bilinear").round().repeat(frames, 1, 1, 1)
+    gains = 1 + 0.1 * torch.randn(frames, 1, 1, 1, generator=generator)
+    return source.to(torch.uint8), _affine_edit(source) * gains
+
+
+def test_steady_maps_take_the_flicker_out_of_a_static_scene_and_carry_over_chunks():
+    source, edit = _flickering_colour_map()
+    plain = GuidedRefiner(0.1)(source, edit)
+    steady = GuidedRefiner(0.1, steady=0.9)
+    whole = steady(source, edit)
+    assert torch.equal(whole[0], plain[0])  # the stream's first frame has no past
+    change = lambda frames: (frames[1:] - frames[:-1]).abs().mean()  # noqa: E731
+    assert change(whole) < 0.5 * change(plain)
+    steady.reset()  # the same stream in two calls (chunks): the past carries over, the output is the same
+    parts = torch.cat([steady(source[:5], edit[:5]), steady(source[5:], edit[5:])])
+    torch.testing.assert_close(parts, whole, rtol=0, atol=1e-3)
+    steady.reset()
+    torch.testing.assert_close(steady(source[:5], edit[:5]), whole[:5], rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match=r"steadiness must be within \[0, 1\)"):
+        GuidedRefiner(0.1, steady=1.0)
+
+
+def test_steady_maps_let_a_scene_cut_through():
+    source, edit = _flickering_colour_map(4)
+    cut = 255 - source[2:]  # frames 2 and 3: another scene (the flow cannot follow the source there)
+    source = torch.cat([source[:2], cut])
+    edit = torch.cat([edit[:2], _affine_edit(cut.float())])
+    plain, steady = GuidedRefiner(0.1)(source, edit), GuidedRefiner(0.1, steady=0.9)(source, edit)
+    assert (steady[2] - plain[2]).abs().mean() < 1.0  # the new scene's own maps, not the old scene's

@@ -69,7 +69,7 @@ def add_post_processing_arguments(parser: argparse.ArgumentParser) -> None:
         type=stabilize_strength,
         metavar="STRENGTH",
         help="temporal filter on the edit along the source's motion, against flicker: the past's largest weight, "
-        "in [0, 1); 0 turns it off (default: the model's setting, 0.85 for the default model, else 0.8)",
+        "in [0, 1); 0 turns it off (default: the model's setting, else 0.8)",
     )
     parser.add_argument(
         "--guide",

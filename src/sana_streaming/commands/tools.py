@@ -180,6 +180,7 @@ def _eval_model(args: argparse.Namespace) -> int:
         "precision": args.precision,
         "stabilize": editor.config.stabilize,
         "guide": editor.config.guide,
+        "guide_steady": editor.config.guide_steady,
     }
     print(format_family_table(result, vae_db))
     if args.out:

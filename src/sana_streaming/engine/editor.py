@@ -58,6 +58,8 @@ class EditorConfig:
             it suits edits that are locally colour maps of the source (the default model's, whose folder turns it
             on: ``editor.json``), not edits that add or remove content.
         guide_eps: the refinement's ridge (0-255 scale, squared): larger gives flatter maps.
+        guide_steady: the refinement's maps filtered in time along the source's motion: the previous frame's
+            largest weight, in [0, 1) (0: off), with ``stabilize_tolerance``.
     """
 
     resolution: tuple[int, int] = (384, 224)
@@ -73,6 +75,7 @@ class EditorConfig:
     stabilize_tolerance: float = 20.0
     guide: float = 0.0
     guide_eps: float = 25.0
+    guide_steady: float = 0.0
 
 
 class _PromptState:
@@ -273,7 +276,13 @@ class StreamingEditor:
             if self.config.stabilize
             else None
         )
-        self._refiner = GuidedRefiner(self.config.guide, self.config.guide_eps) if self.config.guide else None
+        self._refiner = (
+            GuidedRefiner(
+                self.config.guide, self.config.guide_eps, self.config.guide_steady, self.config.stabilize_tolerance
+            )
+            if self.config.guide
+            else None
+        )
         self.stats = EditorStats()
 
     def set_prompt(self, prompt: str, transition_chunks: int | None = None) -> None:

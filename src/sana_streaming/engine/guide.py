@@ -18,9 +18,13 @@ where the source varies by less than about ``sqrt(eps)``).
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from sana_streaming.engine.stabilize import flow_grid, gray_for_flow, luma
 
 _COARSE_RADIUS = 4  # the window's radius in pixels of the downscaled frame the maps are fitted on
 
@@ -79,24 +83,49 @@ def _apply(maps: Tensor, offset: Tensor, guide: Tensor) -> Tensor:
 
 
 class GuidedRefiner:
-    """The refinement of :mod:`this module <sana_streaming.engine.guide>` for a stream's frames.
+    """The refinement of :mod:`this module <sana_streaming.engine.guide>` for one stream's frames, in order;
+    :meth:`reset` between streams.
 
     Args:
         radius: the window's radius as a fraction of the frame's width (0.02: 8 pixels of a 384-wide frame, the
             default model's); 0 turns it off.
         eps: the maps' ridge, on the 0-255 scale squared.
+        steady: the largest weight, in [0, 1), of the previous frame's maps carried along the source's motion
+            (DIS flow, as :class:`~sana_streaming.engine.stabilize.TemporalStabilizer` follows it) in each
+            frame's maps; 0: every frame's maps its own. The maps, not the pixels, are filtered: the detail stays
+            the current source's, the edit's flicker through the fit averages out.
+        tolerance: the source mismatch (0-255) at which that weight has fallen to ``steady / e``.
+        flow_width: frames wider than this are downscaled for the flow.
     """
 
-    def __init__(self, radius: float = 0.02, eps: float = 25.0) -> None:
+    def __init__(
+        self,
+        radius: float = 0.02,
+        eps: float = 25.0,
+        steady: float = 0.0,
+        tolerance: float = 20.0,
+        flow_width: int = 384,
+    ) -> None:
         if not 0 <= radius <= 1:
             raise ValueError(f"guide radius must be a fraction of the width within [0, 1], got {radius!r}")
         if not eps > 0:
             raise ValueError(f"guide eps must be > 0, got {eps!r}")
-        self.radius, self.eps = float(radius), float(eps)
+        if not 0 <= steady < 1:
+            raise ValueError(f"guide steadiness must be within [0, 1), got {steady!r}")
+        if not tolerance > 0:
+            raise ValueError(f"guide tolerance must be > 0, got {tolerance!r}")
+        self.radius, self.eps, self.steady, self.tolerance = float(radius), float(eps), float(steady), float(tolerance)
+        self.flow_width = int(flow_width)
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if self.steady else None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past (a new stream): the previous frame's luma, coarse source and filtered maps."""
+        self._past: tuple[np.ndarray, Tensor, Tensor] | None = None
 
     def __call__(self, sources: Tensor, edited: Tensor) -> Tensor:
-        """``sources`` and ``edited`` (T, 3, H, W) on the 0-255 scale (any float or uint8 dtype, one device) ->
-        the refined edits, float32, not clipped."""
+        """``sources`` (T, 3, H, W) uint8 and ``edited`` (T, 3, H, W) on the 0-255 scale (one device), the stream's
+        next frames -> the refined edits, float32, not clipped."""
         if sources.shape != edited.shape:
             raise ValueError(f"guide: sources {tuple(sources.shape)} and edits {tuple(edited.shape)} differ")
         if not self.radius:
@@ -113,9 +142,36 @@ class GuidedRefiner:
             coarse_guide, coarse_image = guide, image
         radius = max(1, round(pixels / scale))
         maps, offset = _affine_maps(coarse_guide, coarse_image, radius, self.eps)
+        batch, _, channels, small_h, small_w = maps.shape
+        fields = torch.cat([maps.flatten(1, 2), offset], 1)  # (T, 3C + C, h, w)
+        if self.steady:
+            fields = self._steadied(sources, coarse_guide, fields)
         if scale > 1:
-            batch, _, channels = maps.shape[:3]
-            full = dict(size=(height, width), mode="bilinear", align_corners=False)
-            maps = F.interpolate(maps.flatten(1, 2), **full).view(batch, 3, channels, height, width)
-            offset = F.interpolate(offset, **full)
-        return _apply(maps, offset, guide)
+            fields = F.interpolate(fields, size=(height, width), mode="bilinear", align_corners=False)
+            small_h, small_w = height, width
+        maps = fields[:, : 3 * channels].view(batch, 3, channels, small_h, small_w)
+        return _apply(maps, fields[:, 3 * channels :], guide)
+
+    def _steadied(self, sources: Tensor, coarse_guide: Tensor, fields: Tensor) -> Tensor:
+        """Each frame's maps pulled towards the previous frame's (filtered) maps carried along the source's
+        motion, with the temporal filter's weight: ``steady * exp(-(mismatch / tolerance) ** 2)`` where the
+        mismatch is how far the carried coarse source lands from the frame's."""
+        frames = sources if sources.dtype == torch.uint8 else sources.round().clamp(0, 255).to(torch.uint8)
+        grays = [gray_for_flow(gray, self.flow_width) for gray in luma(frames).cpu().numpy()]
+        out = torch.empty_like(fields)
+        past = self._past
+        for i, gray in enumerate(grays):
+            current = fields[i]
+            if past is not None:
+                previous_gray, previous_source, previous_fields = past
+                flow = torch.from_numpy(self._dis.calc(gray, previous_gray, None)).to(fields.device)
+                grid = flow_grid(flow.permute(2, 0, 1)[None], *fields.shape[-2:])
+                carried = F.grid_sample(previous_fields[None], grid, "bilinear", "border", align_corners=True)[0]
+                landed = F.grid_sample(previous_source[None], grid, "bilinear", "border", align_corners=True)[0]
+                mismatch = (landed - coarse_guide[i]).abs().mean(0, keepdim=True)
+                weight = self.steady * torch.exp(-((mismatch / self.tolerance) ** 2))
+                current = current + weight * (carried - current)
+            out[i] = current
+            past = (gray, coarse_guide[i], current)
+        self._past = past
+        return out
