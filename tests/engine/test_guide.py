@@ -11,6 +11,7 @@ import torch
 from sana_streaming.commands.common import guide_radius
 from sana_streaming.engine import loading
 from sana_streaming.engine.guide import GuidedRefiner, box_mean, guided_filter
+from sana_streaming.engine.stabilize import TemporalStabilizer
 
 
 def test_box_mean_is_the_mean_over_each_window_cut_at_the_edges():
@@ -162,3 +163,23 @@ def test_steady_maps_let_a_scene_cut_through():
     edit = torch.cat([edit[:2], _affine_edit(cut.float())])
     plain, steady = GuidedRefiner(0.1)(source, edit), GuidedRefiner(0.1, steady=0.9)(source, edit)
     assert (steady[2] - plain[2]).abs().mean() < 1.0  # the new scene's own maps, not the old scene's
+
+
+@pytest.mark.parametrize("path", ["cpu", "device"])
+def test_the_steady_maps_flows_serve_the_temporal_filter_as_its_own(path):
+    generator = torch.Generator().manual_seed(4)
+    texture = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 30, generator=generator) * 255, size=(48, 120))
+    sources = torch.cat([texture[..., 3 * t : 3 * t + 64] for t in range(10)]).round().to(torch.uint8)  # a pan
+    edits = _affine_edit(sources.float()) + 8 * torch.randn(10, 3, 48, 64, generator=generator)
+    frames = sources.permute(0, 2, 3, 1).numpy()
+    run = TemporalStabilizer.chunk if path == "cpu" else TemporalStabilizer._chunk_torch  # the device path on CPU
+    refiner = GuidedRefiner(0.1, steady=0.5)
+    own, shared, wrong = TemporalStabilizer(0.8), TemporalStabilizer(0.8), TemporalStabilizer(0.8)
+    for a, b in ((0, 4), (4, 10)):  # two chunks of one stream: the past carries over
+        refined = refiner(sources[a:b], edits[a:b])
+        assert len(refiner.flows) == b - a and (refiner.flows[0] is None) == (a == 0)
+        expected = run(own, frames[a:b], refined)
+        torch.testing.assert_close(run(shared, frames[a:b], refined, refiner.flows), expected, rtol=0, atol=0)
+        still = refiner.flows if a == 0 else [np.zeros_like(f) for f in refiner.flows]  # not the source's motion
+        mistaken = run(wrong, frames[a:b], refined, still)
+    assert (mistaken - expected).abs().max() > 5  # the flows given are the ones used

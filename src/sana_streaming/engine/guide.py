@@ -96,6 +96,11 @@ class GuidedRefiner:
             the current source's, the edit's flicker through the fit averages out.
         tolerance: the source mismatch (0-255) at which that weight has fallen to ``steady / e``.
         flow_width: frames wider than this are downscaled for the flow.
+
+    Attributes:
+        flows: with ``steady``, the last call's flows, one a frame (source to previous source, at most
+            ``flow_width`` wide; None for a stream's first frame): the temporal filter of the same stream takes them
+            instead of computing them again (:meth:`~sana_streaming.engine.stabilize.TemporalStabilizer.chunk`).
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class GuidedRefiner:
     def reset(self) -> None:
         """Forget the past (a new stream): the previous frame's luma, coarse source and filtered maps."""
         self._past: tuple[np.ndarray, Tensor, Tensor] | None = None
+        self.flows: list[np.ndarray | None] = []  # the last call's flows (steady maps only): see _steadied
 
     def __call__(self, sources: Tensor, edited: Tensor) -> Tensor:
         """``sources`` (T, 3, H, W) uint8 and ``edited`` (T, 3, H, W) on the 0-255 scale (one device), the stream's
@@ -160,11 +166,14 @@ class GuidedRefiner:
         grays = [gray_for_flow(gray, self.flow_width) for gray in luma(frames).cpu().numpy()]
         out = torch.empty_like(fields)
         past = self._past
+        self.flows = []  # each frame's flow to the previous source frame, None for a stream's first
         for i, gray in enumerate(grays):
             current = fields[i]
+            self.flows.append(None)
             if past is not None:
                 previous_gray, previous_source, previous_fields = past
-                flow = torch.from_numpy(self._dis.calc(gray, previous_gray, None)).to(fields.device)
+                self.flows[i] = self._dis.calc(gray, previous_gray, None)
+                flow = torch.from_numpy(self.flows[i]).to(fields.device)
                 grid = flow_grid(flow.permute(2, 0, 1)[None], *fields.shape[-2:])
                 carried = F.grid_sample(previous_fields[None], grid, "bilinear", "border", align_corners=True)[0]
                 landed = F.grid_sample(previous_source[None], grid, "bilinear", "border", align_corners=True)[0]

@@ -92,29 +92,35 @@ class TemporalStabilizer:
             raise ValueError(f"stabilizer: source {source.shape} and edit {edited.shape} differ in shape")
         return np.clip(np.rint(self._step(source, edited)), 0, 255).astype(np.uint8)
 
-    def chunk(self, sources: np.ndarray, edited: Tensor) -> Tensor:
+    def chunk(self, sources: np.ndarray, edited: Tensor, flows: list[np.ndarray | None] | None = None) -> Tensor:
         """Consecutive frames: ``sources`` (T, H, W, 3) uint8 and ``edited`` (T, 3, H, W) float on the 0-255
         scale; returns the filtered edits like ``edited`` (float32, not rounded). On the CPU, OpenCV warps (the
-        fastest there); elsewhere torch does, on the edit's device."""
+        fastest there); elsewhere torch does, on the edit's device. ``flows``: each frame's flow to the previous
+        source frame where another stage of the same stream computed it as this filter would (same
+        ``flow_width``; :attr:`~sana_streaming.engine.guide.GuidedRefiner.flows`), None where there is none."""
         count, _, height, width = edited.shape
         if sources.shape != (count, height, width, 3):
             raise ValueError(f"stabilizer: sources {sources.shape} do not match edits {tuple(edited.shape)}")
+        if flows is not None and len(flows) != count:
+            raise ValueError(f"stabilizer: {len(flows)} flows for {count} frames")
+        flows = flows if flows is not None else [None] * count
         if edited.device.type != "cpu":
-            return self._chunk_torch(sources, edited)
+            return self._chunk_torch(sources, edited, flows)
         frames = edited.detach().float().permute(0, 2, 3, 1).numpy()
-        out = np.stack([self._step(source, frame) for source, frame in zip(sources, frames, strict=True)])
+        steps = zip(sources, frames, flows, strict=True)
+        out = np.stack([self._step(source, frame, flow) for source, frame, flow in steps])
         return torch.from_numpy(out).permute(0, 3, 1, 2)
 
-    def _step(self, source: np.ndarray, edited: np.ndarray) -> np.ndarray:
-        """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) edit (uint8 or float32, not modified) ->
-        filtered, float32."""
+    def _step(self, source: np.ndarray, edited: np.ndarray, flow: np.ndarray | None = None) -> np.ndarray:
+        """The CPU path, one frame: (H, W, 3) uint8 source, (H, W, 3) edit (uint8 or float32, not modified), the
+        flow to the previous source frame if known -> filtered, float32."""
         source_f = source.astype(np.float32)
         gray = gray_for_flow(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), self.flow_width)
         current = edited.astype(np.float32, copy=True)
         self._forget_other(current.shape, None)
         if self.strength > 0 and self._out is not None:
             height, width = current.shape[:2]
-            flow = self._dis.calc(gray, self._gray, None)
+            flow = self._dis.calc(gray, self._gray, None) if flow is None else flow
             if flow.shape[:2] != (height, width):
                 scale = np.array([width / flow.shape[1], height / flow.shape[0]], np.float32)
                 flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * scale
@@ -129,11 +135,12 @@ class TemporalStabilizer:
         return current
 
     @torch.no_grad()
-    def _chunk_torch(self, sources: np.ndarray, edited: Tensor) -> Tensor:
+    def _chunk_torch(self, sources: np.ndarray, edited: Tensor, known: list[np.ndarray | None] | None = None) -> Tensor:
         """The device path: the chunk's flows and weights at once (they depend on the sources alone), then the
         recursion frame after frame."""
         count, _, height, width = edited.shape
         device = edited.device
+        known = known if known is not None else [None] * count
         source_u8 = torch.from_numpy(np.ascontiguousarray(sources)).to(device).permute(0, 3, 1, 2)
         source = source_u8.float()
         grays = [gray_for_flow(gray, self.flow_width) for gray in luma(source_u8).cpu().numpy()]
@@ -142,7 +149,10 @@ class TemporalStabilizer:
         past = [i for i in range(count) if previous[i] is not None] if self.strength > 0 else []
         grids, weights = {}, {}
         if past:
-            flows = [self._dis.calc(grays[i], grays[i - 1] if i else self._gray, None) for i in past]
+            flows = [
+                self._dis.calc(grays[i], grays[i - 1] if i else self._gray, None) if known[i] is None else known[i]
+                for i in past
+            ]
             grid = flow_grid(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(device), height, width)
             landed = F.grid_sample(
                 torch.stack([previous[i] for i in past]), grid, "bilinear", "border", align_corners=True
