@@ -436,9 +436,8 @@ class StreamingEditor:
                 guide = torch.from_numpy(sources).to(pictures.device).permute(0, 3, 1, 2)
                 pictures = self._refiner(guide, pictures).clamp(0, 255)
             if self._stabilizer is not None:
-                refiner = self._refiner
-                shared = refiner is not None and refiner.steady and refiner.flow_width == self._stabilizer.flow_width
-                pictures = self._stabilizer.chunk(sources, pictures, refiner.flows if shared else None)
+                flows = self._refiner.flows if self._refiner is not None else []  # the steady maps' flows, if any
+                pictures = self._stabilizer.chunk(sources, pictures, flows or None)
             frames = pictures.transpose(0, 1).round()  # in [0, 255]
         out = frames.to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
         chunk.timer.mark("decode")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sana_streaming.engine.stabilize import flow_grid, gray_for_flow, luma
+from sana_streaming.engine.stabilize import carry_along_motion, follow
 
 _COARSE_RADIUS = 4  # the window's radius in pixels of the downscaled frame the maps are fitted on
 
@@ -163,24 +163,9 @@ class GuidedRefiner:
         motion, with the temporal filter's weight: ``steady * exp(-(mismatch / tolerance) ** 2)`` where the
         mismatch is how far the carried coarse source lands from the frame's."""
         frames = sources if sources.dtype == torch.uint8 else sources.round().clamp(0, 255).to(torch.uint8)
-        grays = [gray_for_flow(gray, self.flow_width) for gray in luma(frames).cpu().numpy()]
-        out = torch.empty_like(fields)
-        past = self._past
-        self.flows = []  # each frame's flow to the previous source frame, None for a stream's first
-        for i, gray in enumerate(grays):
-            current = fields[i]
-            self.flows.append(None)
-            if past is not None:
-                previous_gray, previous_source, previous_fields = past
-                self.flows[i] = self._dis.calc(gray, previous_gray, None)
-                flow = torch.from_numpy(self.flows[i]).to(fields.device)
-                grid = flow_grid(flow.permute(2, 0, 1)[None], *fields.shape[-2:])
-                carried = F.grid_sample(previous_fields[None], grid, "bilinear", "border", align_corners=True)[0]
-                landed = F.grid_sample(previous_source[None], grid, "bilinear", "border", align_corners=True)[0]
-                mismatch = (landed - coarse_guide[i]).abs().mean(0, keepdim=True)
-                weight = self.steady * torch.exp(-((mismatch / self.tolerance) ** 2))
-                current = current + weight * (carried - current)
-            out[i] = current
-            past = (gray, coarse_guide[i], current)
-        self._past = past
+        past = self._past[:2] if self._past is not None else None
+        carry = carry_along_motion(self._dis, frames, coarse_guide, past, self.steady, self.tolerance, self.flow_width)
+        self.flows = carry.flows
+        out = follow(fields, self._past[2] if self._past is not None else None, carry)
+        self._past = (carry.grays[-1], coarse_guide[-1], out[-1])
         return out

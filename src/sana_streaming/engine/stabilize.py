@@ -17,6 +17,8 @@ reads only past frames, so it adds no latency.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import torch
@@ -58,6 +60,70 @@ def flow_grid(flows: Tensor, height: int, width: int) -> Tensor:
     return torch.stack([x, y], dim=-1)
 
 
+@dataclass
+class Carry:
+    """How a chunk's frames follow the source's motion (:func:`carry_along_motion`): index ``i`` of ``grids`` and
+    ``weights`` is frame ``i``'s, for the frames with a past."""
+
+    grays: list[np.ndarray]  # each source frame's luma at the flow's size
+    flows: list[np.ndarray | None]  # each frame's flow to the previous source frame; None where it has no past
+    grids: dict[int, Tensor]  # (1, h, w, 2): sampling the previous frame's image with it carries it onto frame i
+    weights: dict[int, Tensor]  # (1, h, w): strength * exp(-(mismatch / tolerance) ** 2)
+
+
+@torch.no_grad()
+def carry_along_motion(
+    dis,
+    sources: Tensor,
+    images: Tensor,
+    past: tuple[np.ndarray, Tensor] | None,
+    strength: float,
+    tolerance: float,
+    flow_width: int,
+    known: list[np.ndarray | None] | None = None,
+) -> Carry:
+    """A chunk's flows, grids and weights at once (they depend on the sources alone): ``sources`` (T, 3, H, W)
+    uint8 give the flows (DIS ``dis`` on their luma, at most ``flow_width`` wide, except where ``known`` has
+    one); ``images`` (T, C, h, w) float, the sources at the size of what is carried, give the grids and the
+    mismatch; ``past`` the previous chunk's last (gray, image), None at a stream's start."""
+    count, _, height, width = images.shape
+    grays = [gray_for_flow(gray, flow_width) for gray in luma(sources).cpu().numpy()]
+    known = known if known is not None else [None] * count
+    previous_grays = [past[0] if past else None, *grays[:-1]]
+    previous_images = [past[1] if past else None, *images[:-1]]
+    frames = [i for i in range(count) if previous_images[i] is not None] if strength > 0 else []
+    flows: list[np.ndarray | None] = [None] * count
+    grids, weights = {}, {}
+    if frames:
+        for i in frames:
+            flows[i] = dis.calc(grays[i], previous_grays[i], None) if known[i] is None else known[i]
+        stacked = torch.from_numpy(np.stack([flows[i] for i in frames])).permute(0, 3, 1, 2).to(images.device)
+        grid = flow_grid(stacked, height, width)
+        landed = F.grid_sample(
+            torch.stack([previous_images[i] for i in frames]), grid, "bilinear", "border", align_corners=True
+        )
+        mismatch = (landed - images[frames]).abs().mean(1, keepdim=True)
+        weight = strength * torch.exp(-((mismatch / tolerance) ** 2))
+        for n, i in enumerate(frames):
+            grids[i], weights[i] = grid[n : n + 1], weight[n]
+    return Carry(grays, flows, grids, weights)
+
+
+@torch.no_grad()
+def follow(frames: Tensor, previous: Tensor | None, carry: Carry) -> Tensor:
+    """The recursion, frame after frame: ``frames`` (T, C, h, w) each pulled towards the previous output
+    (``previous`` before the first) carried along the motion with the carry's weight -> float32 outputs."""
+    out = torch.empty_like(frames, dtype=torch.float32)
+    current = previous
+    for i in range(len(frames)):
+        frame = frames[i].float()
+        if i in carry.grids:
+            carried = F.grid_sample(current[None], carry.grids[i], "bilinear", "border", align_corners=True)[0]
+            frame = frame + carry.weights[i] * (carried - frame)
+        out[i] = current = frame
+    return out
+
+
 class TemporalStabilizer:
     """One stream's filter: give it each chunk (or frame) of (source, edit) in order; :meth:`reset` between
     streams.
@@ -96,8 +162,8 @@ class TemporalStabilizer:
         """Consecutive frames: ``sources`` (T, H, W, 3) uint8 and ``edited`` (T, 3, H, W) float on the 0-255
         scale; returns the filtered edits like ``edited`` (float32, not rounded). On the CPU, OpenCV warps (the
         fastest there); elsewhere torch does, on the edit's device. ``flows``: each frame's flow to the previous
-        source frame where another stage of the same stream computed it as this filter would (same
-        ``flow_width``; :attr:`~sana_streaming.engine.guide.GuidedRefiner.flows`), None where there is none."""
+        source frame where another stage of the same stream computed it (DIS on the luma, at any size: it is scaled
+        to the frame's; :attr:`~sana_streaming.engine.guide.GuidedRefiner.flows`), None where there is none."""
         count, _, height, width = edited.shape
         if sources.shape != (count, height, width, 3):
             raise ValueError(f"stabilizer: sources {sources.shape} do not match edits {tuple(edited.shape)}")
@@ -138,37 +204,16 @@ class TemporalStabilizer:
     def _chunk_torch(self, sources: np.ndarray, edited: Tensor, known: list[np.ndarray | None] | None = None) -> Tensor:
         """The device path: the chunk's flows and weights at once (they depend on the sources alone), then the
         recursion frame after frame."""
-        count, _, height, width = edited.shape
-        device = edited.device
-        known = known if known is not None else [None] * count
-        source_u8 = torch.from_numpy(np.ascontiguousarray(sources)).to(device).permute(0, 3, 1, 2)
+        _, _, height, width = edited.shape
+        source_u8 = torch.from_numpy(np.ascontiguousarray(sources)).to(edited.device).permute(0, 3, 1, 2)
         source = source_u8.float()
-        grays = [gray_for_flow(gray, self.flow_width) for gray in luma(source_u8).cpu().numpy()]
-        self._forget_other((3, height, width), device)
-        previous = [self._source, *source[:-1]]
-        past = [i for i in range(count) if previous[i] is not None] if self.strength > 0 else []
-        grids, weights = {}, {}
-        if past:
-            flows = [
-                self._dis.calc(grays[i], grays[i - 1] if i else self._gray, None) if known[i] is None else known[i]
-                for i in past
-            ]
-            grid = flow_grid(torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(device), height, width)
-            landed = F.grid_sample(
-                torch.stack([previous[i] for i in past]), grid, "bilinear", "border", align_corners=True
-            )
-            weight = self._weight((landed - source[past]).abs().mean(1, keepdim=True), torch.exp)
-            for n, i in enumerate(past):
-                grids[i], weights[i] = grid[n : n + 1], weight[n]
-        out = torch.empty_like(edited, dtype=torch.float32)
-        current = self._out
-        for i in range(count):
-            frame = edited[i].float()
-            if i in grids:
-                carried = F.grid_sample(current[None], grids[i], "bilinear", "border", align_corners=True)[0]
-                frame = frame + weights[i] * (carried - frame)
-            out[i] = current = frame
-        self._gray, self._source, self._out = grays[-1], source[-1], current
+        self._forget_other((3, height, width), edited.device)
+        past = (self._gray, self._source) if self._source is not None else None
+        carry = carry_along_motion(
+            self._dis, source_u8, source, past, self.strength, self.tolerance, self.flow_width, known
+        )
+        out = follow(edited, self._out, carry)
+        self._gray, self._source, self._out = carry.grays[-1], source[-1], out[-1]
         return out
 
     def _weight(self, mismatch, exp):
