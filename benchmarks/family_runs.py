@@ -60,15 +60,32 @@ def family_row(editor: StreamingEditor, clip: np.ndarray, label: str, **variant)
     return scored_row(lambda frames, prompt: edit_clip(editor, frames, prompt), clip, label, **variant)
 
 
-def scored_row(edit, clip: np.ndarray, label: str, **variant) -> dict:
-    """:func:`family_row` for any ``edit(frames, prompt) -> frames``."""
+def scored_row(edit, clip: np.ndarray, label: str, cross_flow: str | None = None, **variant) -> dict:
+    """:func:`family_row` for any ``edit(frames, prompt) -> frames``; with ``cross_flow`` ("farneback") the same
+    edits' warp ratios are also measured along that flow, under ``"cross_check"``."""
     began = time.perf_counter()
-    result = family_benchmark(edit, clip, seed=0)
+    edits: dict[str, np.ndarray] = {}
+
+    def remembered(frames: np.ndarray, prompt: str) -> np.ndarray:
+        if prompt not in edits:
+            edits[prompt] = edit(frames, prompt)
+        return edits[prompt]
+
+    result = family_benchmark(remembered, clip, seed=0)
+    cross = family_benchmark(remembered, clip, seed=0, flow=cross_flow) if cross_flow else None
     print(
         f"{label}: mean PSNR {result['mean_psnr_db']:.2f} dB, worst warp ratio {result['worst_warp_ratio']:.2f}, "
-        f"worst jump ratio {result['worst_jump_ratio']:.2f}",
+        f"worst jump ratio {result['worst_jump_ratio']:.2f}"
+        + (f"; along {cross_flow}'s flow worst warp ratio {cross['worst_warp_ratio']:.2f}" if cross else ""),
         flush=True,
     )
+    checked = {}
+    if cross:
+        checked["cross_check"] = {
+            "flow": cross_flow,
+            "worst_warp_ratio": cross["worst_warp_ratio"],
+            "families_warp_ratio": {name: row["warp_ratio"] for name, row in cross["families"].items()},
+        }
     return {
         **variant,
         "mean_psnr_db": result["mean_psnr_db"],
@@ -76,6 +93,7 @@ def scored_row(edit, clip: np.ndarray, label: str, **variant) -> dict:
         "worst_jump_ratio": result["worst_jump_ratio"],
         "families_psnr_db": {name: row["psnr_db"] for name, row in result["families"].items()},
         "families_warp_ratio": {name: row["warp_ratio"] for name, row in result["families"].items()},
+        **checked,
         "seconds": time.perf_counter() - began,
     }
 

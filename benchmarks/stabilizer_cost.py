@@ -25,13 +25,73 @@ from family_runs import save_rows
 
 from sana_streaming.commands.common import parse_resolution, sample_inputs
 from sana_streaming.engine.guide import GuidedRefiner
-from sana_streaming.engine.stabilize import TemporalStabilizer, gray_for_flow
+from sana_streaming.engine.stabilize import FLOW_PRESETS, TemporalStabilizer, flow_estimator, gray_for_flow
 from sana_streaming.eval.report import load_clip
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timed(args: argparse.Namespace, device: torch.device, chunks: list[np.ndarray], preset: str) -> dict:
+    """One size's figures for one flow preset: ``chunks`` of 24 source frames, the first untimed."""
+    edits = [torch.from_numpy(c).permute(0, 3, 1, 2).float().add(3).to(device) for c in chunks]
+    timed_frames = 24 * (len(chunks) - 1)
+    stabilizer = TemporalStabilizer(args.strength, flow_preset=preset)
+    stabilizer.chunk(chunks[0], edits[0])  # untimed: the first chunk has no past for its first frame
+    sync(device)
+    began = time.perf_counter()
+    for sources, edit in zip(chunks[1:], edits[1:], strict=True):
+        stabilizer.chunk(sources, edit)
+    sync(device)
+    total = (time.perf_counter() - began) / timed_frames
+    guide = both = float("nan")
+    if args.guide:
+        refiner = GuidedRefiner(args.guide, steady=args.guide_steady, flow_preset=preset)
+        sources_on_device = [torch.from_numpy(c).to(device).permute(0, 3, 1, 2) for c in chunks]
+        refiner(sources_on_device[0], edits[0])  # untimed: first calls allocate
+        sync(device)
+        began = time.perf_counter()
+        for sources, edit in zip(sources_on_device[1:], edits[1:], strict=True):
+            refiner(sources, edit).clamp(0, 255)
+        sync(device)
+        guide = (time.perf_counter() - began) / timed_frames
+        # both, as the editor runs them: the filter takes the steady maps' flows (the source's flow once)
+        refiner = GuidedRefiner(args.guide, steady=args.guide_steady, flow_preset=preset)
+        stabilizer = TemporalStabilizer(args.strength, flow_preset=preset)
+        stabilizer.chunk(chunks[0], refiner(sources_on_device[0], edits[0]).clamp(0, 255), refiner.flows or None)
+        sync(device)
+        began = time.perf_counter()
+        for frames, sources, edit in zip(chunks[1:], sources_on_device[1:], edits[1:], strict=True):
+            stabilizer.chunk(frames, refiner(sources, edit).clamp(0, 255), refiner.flows or None)
+        sync(device)
+        both = (time.perf_counter() - began) / timed_frames
+    frames = np.concatenate(chunks[1:])
+    began = time.perf_counter()  # what the device path did before its luma moved to the device
+    for frame in frames:
+        np.clip(frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32), 0, 255).astype(np.uint8)
+    float_luma = (time.perf_counter() - began) / len(frames)
+    grays = [gray_for_flow(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), stabilizer.flow_width) for frame in frames]
+    dis = flow_estimator(preset)
+    began = time.perf_counter()
+    for current, previous in zip(grays[1:], grays[:-1], strict=True):
+        dis.calc(current, previous, None)
+    flow = (time.perf_counter() - began) / (len(grays) - 1)
+    height, width = frames.shape[1:3]
+    return {
+        "size": [width, height],
+        "device": str(device),
+        "flow_preset": preset,
+        "filter_ms_per_frame": 1000 * total,
+        "guide": args.guide,
+        "guide_steady": args.guide_steady,
+        "guide_ms_per_frame": 1000 * guide,
+        "guide_then_filter_ms_per_frame": 1000 * both,
+        "flow_ms_per_frame": 1000 * flow,
+        "cpu_float_luma_ms_per_frame": 1000 * float_luma,
+        "flow_size": list(grays[0].shape[::-1]),
+    }
 
 
 def main() -> None:
@@ -43,6 +103,9 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=0.8)
     parser.add_argument("--guide", type=float, default=0.02, help="the refinement's radius (0: not timed)")
     parser.add_argument("--guide-steady", type=float, default=0.0, help="the refinement's maps filtered in time")
+    parser.add_argument(
+        "--flow-presets", nargs="+", choices=FLOW_PRESETS, default=["ultrafast"], help="the source flow's DIS presets"
+    )
     parser.add_argument("--out", help="write the figures here as JSON")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -54,66 +117,16 @@ def main() -> None:
         if len(clip) < frames_needed:  # a short clip plays forwards then backwards
             clip = np.concatenate([clip, clip[::-1]] * (frames_needed // (2 * len(clip)) + 1))[:frames_needed]
         chunks = [clip[i : i + 24] for i in range(0, frames_needed, 24)]
-        edits = [torch.from_numpy(c).permute(0, 3, 1, 2).float().add(3).to(device) for c in chunks]
-        stabilizer = TemporalStabilizer(args.strength)
-        stabilizer.chunk(chunks[0], edits[0])  # untimed: the first chunk has no past for its first frame
-        sync(device)
-        began = time.perf_counter()
-        for sources, edit in zip(chunks[1:], edits[1:], strict=True):
-            stabilizer.chunk(sources, edit)
-        sync(device)
-        total = (time.perf_counter() - began) / (24 * args.chunks)
-        guide = both = float("nan")
-        if args.guide:
-            refiner = GuidedRefiner(args.guide, steady=args.guide_steady)
-            sources_on_device = [torch.from_numpy(c).to(device).permute(0, 3, 1, 2) for c in chunks]
-            refiner(sources_on_device[0], edits[0])  # untimed: first calls allocate
-            sync(device)
-            began = time.perf_counter()
-            for sources, edit in zip(sources_on_device[1:], edits[1:], strict=True):
-                refiner(sources, edit).clamp(0, 255)
-            sync(device)
-            guide = (time.perf_counter() - began) / (24 * args.chunks)
-            # both, as the editor runs them: the filter takes the steady maps' flows (the source's flow once)
-            refiner, stabilizer = GuidedRefiner(args.guide, steady=args.guide_steady), TemporalStabilizer(args.strength)
-            stabilizer.chunk(chunks[0], refiner(sources_on_device[0], edits[0]).clamp(0, 255), refiner.flows or None)
-            sync(device)
-            began = time.perf_counter()
-            for frames, sources, edit in zip(chunks[1:], sources_on_device[1:], edits[1:], strict=True):
-                stabilizer.chunk(frames, refiner(sources, edit).clamp(0, 255), refiner.flows or None)
-            sync(device)
-            both = (time.perf_counter() - began) / (24 * args.chunks)
-        frames = np.concatenate(chunks[1:])
-        began = time.perf_counter()  # what the device path did before its luma moved to the device
-        for frame in frames:
-            np.clip(frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32), 0, 255).astype(np.uint8)
-        float_luma = (time.perf_counter() - began) / len(frames)
-        grays = [gray_for_flow(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), stabilizer.flow_width) for frame in frames]
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        began = time.perf_counter()
-        for current, previous in zip(grays[1:], grays[:-1], strict=True):
-            dis.calc(current, previous, None)
-        flow = (time.perf_counter() - began) / (len(grays) - 1)
-        row = {
-            "size": [width, height],
-            "device": str(device),
-            "filter_ms_per_frame": 1000 * total,
-            "guide": args.guide,
-            "guide_steady": args.guide_steady,
-            "guide_ms_per_frame": 1000 * guide,
-            "guide_then_filter_ms_per_frame": 1000 * both,
-            "flow_ms_per_frame": 1000 * flow,
-            "cpu_float_luma_ms_per_frame": 1000 * float_luma,
-            "flow_size": list(grays[0].shape[::-1]),
-        }
-        print(
-            f"{width}x{height} on {device}: filter {row['filter_ms_per_frame']:.2f} ms a frame, of which the flow "
-            f"{row['flow_ms_per_frame']:.2f} ms (CPU, {row['flow_size'][0]}x{row['flow_size'][1]}); refinement "
-            f"{row['guide_ms_per_frame']:.2f} ms; both as the editor runs them "
-            f"{row['guide_then_filter_ms_per_frame']:.2f} ms",
-            flush=True,
-        )
-        rows.append(row)
+        for preset in args.flow_presets:
+            row = timed(args, device, chunks, preset)
+            print(
+                f"{width}x{height} on {device}, flow {preset}: filter {row['filter_ms_per_frame']:.2f} ms a frame, "
+                f"of which the flow {row['flow_ms_per_frame']:.2f} ms (CPU, {row['flow_size'][0]}x"
+                f"{row['flow_size'][1]}); refinement {row['guide_ms_per_frame']:.2f} ms; both as the editor runs "
+                f"them {row['guide_then_filter_ms_per_frame']:.2f} ms",
+                flush=True,
+            )
+            rows.append(row)
     args.model = args.vae = None
     save_rows("stabilizer_cost.py", args.out, args, np.zeros(frames_needed), rows)
 

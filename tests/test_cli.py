@@ -233,6 +233,23 @@ def test_stabilize_option_filters_the_edit_and_refuses_bad_strengths(clip16, tmp
     assert "expected a strength in [0, 1)" in capsys.readouterr().err
 
 
+def test_the_flow_preset_option_is_an_editor_setting_and_refuses_unknown_presets(capsys):
+    import argparse
+
+    from sana_streaming.commands.common import add_post_processing_arguments, post_settings
+
+    parser = argparse.ArgumentParser()
+    add_post_processing_arguments(parser)
+    assert post_settings(parser.parse_args([])) == {}  # the model's editor.json, then EditorConfig's default
+    assert post_settings(parser.parse_args(["--flow-preset", "medium", "--guide", "0.02"])) == {
+        "flow_preset": "medium",
+        "guide": 0.02,
+    }
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--flow-preset", "slow"])
+    assert "invalid choice: 'slow'" in capsys.readouterr().err
+
+
 def test_the_model_folder_sets_the_post_processing_and_the_options_override_it(clip16, tmp_path, capsys):
     from sana_streaming.io.sources import open_source
 
@@ -316,6 +333,12 @@ def test_eval_reports_stability_and_fidelity(tmp_path, capsys):
     assert halves["summary"]["edited"]["warp_error"] == pytest.approx(
         report["summary"]["edited"]["warp_error"], rel=0.2
     )
+    crossed = tmp_path / "farneback"
+    assert main(["eval", str(source), str(edited), "--flow", "farneback", "--out-dir", str(crossed), "--quiet"]) == 0
+    other = json.loads((crossed / "report.json").read_text())
+    assert report["flow"] == "dis" and other["flow"] == "farneback"
+    assert other["summary"]["source"]["warp_error"] != report["summary"]["source"]["warp_error"]  # another flow
+    assert other["summary"]["source"]["warp_error"] == pytest.approx(report["summary"]["source"]["warp_error"], rel=1)
     assert main(["eval", str(tmp_path / "missing.mp4"), str(edited), "--quiet"]) == 2
     assert "input not found" in one_error_line(capsys)
 
@@ -366,7 +389,8 @@ def test_eval_model_scores_each_family(clip16, tmp_path, capsys):
     assert list(record["families"]) == ["invert", "blur"] and record["clip"]["frames"] == 33
     assert main(["eval-model", "--families", "oil", "--quiet"]) == 2
     assert "unknown edit family 'oil'" in one_error_line(capsys)
-    assert record["model"]["precision"] == "bf16"
+    assert record["model"]["precision"] == "bf16" and record["flow"] == "dis"
+    assert record["model"]["flow_preset"] == "ultrafast"  # EditorConfig's: no editor.json in a preset
     assert "draws" not in record  # one draw: the figures as they are
 
 

@@ -107,18 +107,24 @@ def test_the_default_output_is_the_reference_through_the_temporal_filter(parts):
         editor(parts, stabilize=1.0)
 
 
-@pytest.mark.parametrize("steady", [0.0, 0.9])
-def test_the_guided_refinement_runs_on_the_decoded_frames_before_the_temporal_filter(parts, steady):
+@pytest.mark.parametrize(("steady", "preset"), [(0.0, "ultrafast"), (0.9, "ultrafast"), (0.9, "medium")])
+def test_the_guided_refinement_runs_on_the_decoded_frames_before_the_temporal_filter(parts, steady, preset):
     video = clip(33 + 24, seed=3)
-    ed = editor(parts, guide=0.25, guide_steady=steady)
+    ed = editor(parts, guide=0.25, guide_steady=steady, flow_preset=preset)
     edited = np.stack([f.image for f in ed.push(video) + ed.flush()])
     sources = torch.from_numpy(video).permute(0, 3, 1, 2)
     decoded = torch.from_numpy(reference(parts, video)).permute(0, 3, 1, 2)
-    refined = GuidedRefiner(0.25, 25.0, steady)(sources, decoded).clamp(0, 255).permute(0, 2, 3, 1).numpy()
-    stabilizer = TemporalStabilizer(0.8, 20.0)
+    refiner = GuidedRefiner(0.25, 25.0, steady, flow_preset=preset)
+    refined = refiner(sources, decoded).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    stabilizer = TemporalStabilizer(0.8, 20.0, flow_preset=preset)
     expected = np.stack([stabilizer(s, e) for s, e in zip(video, refined, strict=True)])
     diff = np.abs(edited.astype(int) - expected.astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    if preset != "ultrafast":  # the preset reached both stages: the default one's output is another
+        other = GuidedRefiner(0.25, 25.0, steady)(sources, decoded).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+        stabilizer = TemporalStabilizer(0.8, 20.0)
+        fast = np.stack([stabilizer(s, e) for s, e in zip(video, other, strict=True)])
+        assert np.abs(fast.astype(int) - edited.astype(int)).max() > 1
     unrefined = editor(parts)
     plain = np.stack([f.image for f in unrefined.push(video) + unrefined.flush()])
     assert np.abs(plain.astype(int) - edited.astype(int)).mean() > 1  # the refinement did act

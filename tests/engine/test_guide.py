@@ -122,12 +122,13 @@ def test_the_refiner_on_cuda_matches_the_cpu():
 def test_the_shipped_default_model_turns_the_refinement_on():
     from sana_streaming import hub
     from sana_streaming.engine.editor import EditorConfig
+    from sana_streaming.engine.stabilize import FLOW_PRESETS
 
     if not (hub.DEFAULT_WEIGHTS / "model" / "config.json").is_file():
         pytest.skip("the default model's weights are not in this install")
     settings = loading.editor_defaults("default")
     config = EditorConfig(**settings)
-    assert config.guide > 0 and 0 < config.stabilize < 1
+    assert config.guide > 0 and 0 < config.stabilize < 1 and config.flow_preset in FLOW_PRESETS
 
 
 def _flickering_colour_map(frames: int = 12) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,11 @@ from pathlib import Path
 
 from sana_streaming.hub import default_model_name
 
+# engine.stabilize.FLOW_PRESETS and eval.metrics.FLOWS, named here so that parsing the options imports neither
+# OpenCV nor torch (tests check that they agree)
+FLOW_PRESETS = ("ultrafast", "fast", "medium")
+FLOWS = ("dis", "farneback")
+
 
 def parse_resolution(text: str) -> tuple[int, int]:
     try:
@@ -63,7 +68,7 @@ def guide_radius(text: str) -> float:
 
 
 def add_post_processing_arguments(parser: argparse.ArgumentParser) -> None:
-    """--stabilize (EditorConfig.stabilize) and --guide (EditorConfig.guide); not given: the model's settings."""
+    """--stabilize, --guide and --flow-preset (those EditorConfig fields); not given: the model's settings."""
     parser.add_argument(
         "--stabilize",
         type=stabilize_strength,
@@ -79,12 +84,30 @@ def add_post_processing_arguments(parser: argparse.ArgumentParser) -> None:
         "style, not of content): the window's radius as a fraction of the frame's width, 0 turns it off "
         "(default: the model's setting; 0.02 for the default model, off otherwise)",
     )
+    parser.add_argument(
+        "--flow-preset",
+        choices=FLOW_PRESETS,
+        help="the source's optical flow that the filter and the refinement's steady maps follow (OpenCV DIS): "
+        "slower presets follow fast motion further (default: the model's setting, else ultrafast)",
+    )
+
+
+def add_flow_argument(parser: argparse.ArgumentParser) -> None:
+    """--flow: the optical flow the warp error follows."""
+    parser.add_argument(
+        "--flow",
+        choices=FLOWS,
+        default="dis",
+        help="the source's optical flow that the warp error follows: dis (OpenCV DIS, medium preset; the "
+        "targets' metric) or farneback (an independent estimator, as a cross-check) (default: dis)",
+    )
 
 
 def post_settings(args: argparse.Namespace) -> dict:
-    """--stabilize and --guide where they were given, as EditorConfig fields; what was not given is left to the
-    model's editor.json, then to EditorConfig's defaults."""
-    return {name: getattr(args, name) for name in ("stabilize", "guide") if getattr(args, name) is not None}
+    """--stabilize, --guide and --flow-preset where they were given, as EditorConfig fields; what was not given is
+    left to the model's editor.json, then to EditorConfig's defaults."""
+    names = ("stabilize", "guide", "flow_preset")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, vae: bool = True) -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sana_streaming.commands.common import (
+    add_flow_argument,
     add_model_arguments,
     add_post_processing_arguments,
     parse_resolution,
@@ -101,6 +102,7 @@ def _eval(args: argparse.Namespace) -> int:
         first_chunk=args.first_chunk,
         chunk=args.chunk,
         progress=not args.quiet,
+        flow=args.flow,
     )
     report["inputs"] = {"source": str(args.source), "edited": str(args.edited), "reference": args.reference}
     report["fps"] = edited.fps
@@ -164,7 +166,9 @@ def _eval_model(args: argparse.Namespace) -> int:
     with tqdm(total=total, unit="family", disable=args.quiet, desc="editing") as bar:
         for seed in seeds:  # a draw: the families' parameters and the editor's noise
             editor.config = dataclasses.replace(editor.config, seed=seed)
-            results.append(family_benchmark(edit, clip, args.families, seed=seed, progress=lambda _: bar.update(1)))
+            results.append(
+                family_benchmark(edit, clip, args.families, seed=seed, progress=lambda _: bar.update(1), flow=args.flow)
+            )
     result = results[0] if len(results) == 1 else average_draws(results, seeds)
     for draw in result.get("draws", ()):
         print(
@@ -181,7 +185,9 @@ def _eval_model(args: argparse.Namespace) -> int:
         "stabilize": editor.config.stabilize,
         "guide": editor.config.guide,
         "guide_steady": editor.config.guide_steady,
+        "flow_preset": editor.config.flow_preset,
     }
+    result["flow"] = args.flow
     print(format_family_table(result, vae_db))
     if args.out:
         line = "sana-streaming eval-model " + " ".join(sys.argv[2:])
@@ -236,6 +242,7 @@ def add_parsers(commands) -> None:
     ev.add_argument("--first-chunk", type=int, default=33, help="frames of the first chunk (default 33)")
     ev.add_argument("--chunk", type=int, default=24, help="frames of every later chunk (default 24)")
     ev.add_argument("--max-frames", type=int, help="evaluate only the first N frames")
+    add_flow_argument(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(run=_eval)
     model_eval = commands.add_parser(
@@ -257,6 +264,7 @@ def add_parsers(commands) -> None:
         "path's cost in quality (FP8 is emulated where the device has no FP8 units)",
     )
     add_post_processing_arguments(model_eval)
+    add_flow_argument(model_eval)
     model_eval.add_argument("--device", default="auto")
     model_eval.add_argument("--seed", type=int, default=0, help="the families' parameter draw and the noise")
     model_eval.add_argument(

@@ -60,6 +60,8 @@ class EditorConfig:
         guide_eps: the refinement's ridge (0-255 scale, squared): larger gives flatter maps.
         guide_steady: the refinement's maps filtered in time along the source's motion: the previous frame's
             largest weight, in [0, 1) (0: off), with ``stabilize_tolerance``.
+        flow_preset: the DIS preset of the source's flow that the filter and the steady maps follow
+            (:data:`~sana_streaming.engine.stabilize.FLOW_PRESETS`).
     """
 
     resolution: tuple[int, int] = (384, 224)
@@ -76,6 +78,7 @@ class EditorConfig:
     guide: float = 0.0
     guide_eps: float = 25.0
     guide_steady: float = 0.0
+    flow_preset: str = "ultrafast"
 
 
 class _PromptState:
@@ -272,13 +275,19 @@ class StreamingEditor:
         self._next_index = 0
         self._generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
         self._stabilizer = (
-            TemporalStabilizer(self.config.stabilize, self.config.stabilize_tolerance)
+            TemporalStabilizer(
+                self.config.stabilize, self.config.stabilize_tolerance, flow_preset=self.config.flow_preset
+            )
             if self.config.stabilize
             else None
         )
         self._refiner = (
             GuidedRefiner(
-                self.config.guide, self.config.guide_eps, self.config.guide_steady, self.config.stabilize_tolerance
+                self.config.guide,
+                self.config.guide_eps,
+                self.config.guide_steady,
+                self.config.stabilize_tolerance,
+                flow_preset=self.config.flow_preset,
             )
             if self.config.guide
             else None

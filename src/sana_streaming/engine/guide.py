@@ -18,13 +18,12 @@ where the source varies by less than about ``sqrt(eps)``).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sana_streaming.engine.stabilize import carry_along_motion, follow
+from sana_streaming.engine.stabilize import carry_along_motion, flow_estimator, follow
 
 _COARSE_RADIUS = 4  # the window's radius in pixels of the downscaled frame the maps are fitted on
 
@@ -96,6 +95,7 @@ class GuidedRefiner:
             the current source's, the edit's flicker through the fit averages out.
         tolerance: the source mismatch (0-255) at which that weight has fallen to ``steady / e``.
         flow_width: frames wider than this are downscaled for the flow.
+        flow_preset: the flow's DIS preset (:data:`~sana_streaming.engine.stabilize.FLOW_PRESETS`).
 
     Attributes:
         flows: with ``steady``, the last call's flows, one a frame (source to previous source, at most
@@ -110,6 +110,7 @@ class GuidedRefiner:
         steady: float = 0.0,
         tolerance: float = 20.0,
         flow_width: int = 384,
+        flow_preset: str = "ultrafast",
     ) -> None:
         if not 0 <= radius <= 1:
             raise ValueError(f"guide radius must be a fraction of the width within [0, 1], got {radius!r}")
@@ -121,7 +122,7 @@ class GuidedRefiner:
             raise ValueError(f"guide tolerance must be > 0, got {tolerance!r}")
         self.radius, self.eps, self.steady, self.tolerance = float(radius), float(eps), float(steady), float(tolerance)
         self.flow_width = int(flow_width)
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if self.steady else None
+        self._dis = flow_estimator(flow_preset) if self.steady else None
         self.reset()
 
     def reset(self) -> None:

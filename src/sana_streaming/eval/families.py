@@ -74,8 +74,10 @@ def family_benchmark(
     first_chunk: int = 33,
     chunk: int = 24,
     progress: Callable[[str], None] | None = None,
+    flow: str = "dis",
 ) -> dict:
-    """Edit ``clip`` (T, H, W, 3) uint8 with every family's prompt through ``edit(frames, prompt)`` and score it.
+    """Edit ``clip`` (T, H, W, 3) uint8 with every family's prompt through ``edit(frames, prompt)`` and score it
+    (``flow``: the warp error's flow estimator, :func:`~sana_streaming.eval.report.evaluate`'s).
 
     Returns:
         {"families": {name: row}, "mean_psnr_db": float, "worst_warp_ratio": float, "worst_jump_ratio": float}
@@ -86,7 +88,7 @@ def family_benchmark(
         if progress is not None:
             progress(name)
         edited = edit(clip, prompt)
-        report = evaluate(clip, edited, truth, first_chunk=first_chunk, chunk=chunk)
+        report = evaluate(clip, edited, truth, first_chunk=first_chunk, chunk=chunk, flow=flow)
         summary = report["summary"]
         rows[name] = {
             "prompt": prompt,

@@ -2,7 +2,8 @@
 and fidelity to a reference edit (PSNR, SSIM).
 
 Motion comes from the *source* clip (the edit should move as the source moves): dense optical flow by
-OpenCV's DIS (medium preset, deterministic, offline), with occlusions masked by a forward-backward check.
+OpenCV's DIS (medium preset, deterministic, offline; Farneback's polynomial expansion as a second, independent
+estimator: ``flow="farneback"``), with occlusions masked by a forward-backward check.
 For the transition t -> t+1, ``backward[t]`` gives, for every pixel p of frame t+1, the displacement to where
 it was in frame t; frame t warped to t+1 samples frame t at p + backward[t](p).
 """
@@ -17,6 +18,7 @@ import numpy as np
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601
 OCCLUSION_ALPHA, OCCLUSION_BETA = 0.01, 0.5  # forward-backward consistency (squared pixels)
 LOW_PASS_FACTOR = 8  # the low-pass image: area-averaged to 1/8 of the size
+FLOWS = ("dis", "farneback")  # the flow estimators the warp error can follow
 
 
 def luma(frames: np.ndarray) -> np.ndarray:
@@ -24,12 +26,16 @@ def luma(frames: np.ndarray) -> np.ndarray:
     return frames.astype(np.float32) @ LUMA
 
 
-def optical_flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def optical_flow(first: np.ndarray, second: np.ndarray, method: str = "dis") -> np.ndarray:
     """Dense flow (H, W, 2) float32 (x, y) from ``first`` to ``second`` (RGB uint8 frames):
-    first(p) ~ second(p + flow(p))."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    first(p) ~ second(p + flow(p)). ``method``: "dis" (DIS, medium preset) or "farneback" (5 pyramid levels,
+    15-pixel windows, 3 iterations)."""
     gray = [np.clip(luma(f), 0, 255).astype(np.uint8) for f in (first, second)]
-    return dis.calc(gray[0], gray[1], None)
+    if method == "dis":
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(gray[0], gray[1], None)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 5, 15, 3, 5, 1.2, 0)
+    raise ValueError(f"flow must be one of {', '.join(FLOWS)}, got {method!r}")
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -62,11 +68,12 @@ class SourceMotion:
     mask: np.ndarray
 
     @classmethod
-    def of(cls, frames: np.ndarray, progress=None) -> SourceMotion:
+    def of(cls, frames: np.ndarray, progress=None, method: str = "dis") -> SourceMotion:
+        """The motion of ``frames`` (T, H, W, 3) uint8 by the flow ``method`` (:func:`optical_flow`)."""
         backward, masks = [], []
         for t in range(len(frames) - 1):
-            back = optical_flow(frames[t + 1], frames[t])
-            masks.append(visible(back, optical_flow(frames[t], frames[t + 1])))
+            back = optical_flow(frames[t + 1], frames[t], method)
+            masks.append(visible(back, optical_flow(frames[t], frames[t + 1], method)))
             backward.append(back)
             if progress is not None:
                 progress.update(1)

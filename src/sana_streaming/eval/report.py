@@ -66,8 +66,12 @@ def evaluate(
     first_chunk: int = 33,
     chunk: int = 24,
     progress: bool = False,
+    flow: str = "dis",
 ) -> dict:
-    """Every metric of ``metrics`` for clips of the same shape (T, H, W, 3); see the module docstring there."""
+    """Every metric of ``metrics`` for clips of the same shape (T, H, W, 3); see the module docstring there.
+    ``flow``: the source's flow estimator the warp errors follow (:data:`~sana_streaming.eval.metrics.FLOWS`)."""
+    if flow not in metrics.FLOWS:
+        raise ValueError(f"flow must be one of {', '.join(metrics.FLOWS)}, got {flow!r}")
     clips = {"edited": edited, "source": source}
     if reference is not None:
         clips["reference"] = reference
@@ -77,7 +81,7 @@ def evaluate(
     if len(source) < 2:
         raise ValueError(f"need at least 2 frames, got {len(source)}")
     bar = _bar(progress, len(source) - 1)
-    motion = metrics.SourceMotion.of(source, bar)
+    motion = metrics.SourceMotion.of(source, bar, flow)
     bar.close()
     boundaries = metrics.chunk_transitions(len(source), first_chunk, chunk)
     warps = {name: metrics.warp_errors(frames, motion) for name, frames in clips.items()}
@@ -113,6 +117,7 @@ def evaluate(
         "frames": len(source),
         "size": [int(source.shape[2]), int(source.shape[1])],
         "chunk_layout": {"first_chunk": first_chunk, "chunk": chunk, "boundary_transitions": boundaries.tolist()},
+        "flow": flow,
         "visible_fraction": float(motion.mask.mean()) if motion.mask.size else float("nan"),
         "scene_cut_transitions": cuts.tolist(),
         "summary": summary,
