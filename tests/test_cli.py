@@ -454,4 +454,15 @@ def test_cpu_bench_times_the_editor_with_other_vaes(clip16, tmp_path, capsys):
     [other] = record["with_vae"]
     assert other["vae"] == str(folder) and other["result"]["frames"] == 33 and other["result"]["end_to_end_fps"] > 0
     assert main(["bench", "--vae", str(folder)]) == 2  # the GPU mode has no VAE to swap
-    assert "bench --vae is for --device cpu" in one_error_line(capsys)
+    assert "bench --vae and --flow-presets are for --device cpu" in one_error_line(capsys)
+
+
+def test_cpu_bench_times_the_editor_with_other_flow_presets(clip16, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "bench.json"
+    args = ["bench", "--device", "cpu", "--clip", str(clip16), "--frames", "33", "--flow-presets", "ultrafast"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "flow preset ultrafast:" in capsys.readouterr().out
+    [other] = json.loads(out.read_text())["with_flow_preset"]
+    assert other["flow_preset"] == "ultrafast" and other["result"]["frames"] == 33

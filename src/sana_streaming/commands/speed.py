@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sana_streaming.commands.common import (
+    FLOW_PRESETS,
     add_model_arguments,
     cuda_available,
     parse_resolution,
@@ -38,9 +39,15 @@ def _bench(args: argparse.Namespace) -> int:
                 result = bench.run_cpu_bench(clip, args.frames, model, vae=vae)
                 body["with_vae"].append({"vae": vae, "result": result})
                 print(f"{model} editor with the VAE {vae}: {result['end_to_end_fps']:.1f} frames/s end to end")
+        if args.flow_presets:  # the same editor with the post-processing's flow at other presets, in this run
+            body["with_flow_preset"] = []
+            for preset in args.flow_presets:
+                result = bench.run_cpu_bench(clip, args.frames, model, flow_preset=preset)
+                body["with_flow_preset"].append({"flow_preset": preset, "result": result})
+                print(f"{model} editor, flow preset {preset}: {result['end_to_end_fps']:.1f} frames/s end to end")
     else:
-        if args.vae:
-            raise ValueError("bench --vae is for --device cpu (the GPU mode times the 2B variants)")
+        if args.vae or args.flow_presets:
+            raise ValueError("bench --vae and --flow-presets are for --device cpu (the GPU mode times the 2B variants)")
         if not cuda_available():
             raise ValueError("bench --device cuda needs a CUDA device; use --device cpu for the CPU mode")
         body = {"mode": "gpu", "preset": args.preset, "frames": args.frames, "resolution": list(args.resolution)}
@@ -138,6 +145,12 @@ def add_parsers(commands) -> None:
     bench.add_argument("--preset", default="sana-streaming-2b-720p")
     bench.add_argument(
         "--vae", nargs="+", metavar="FOLDER", help="CPU mode: the same editor with each of these VAEs too, side by side"
+    )
+    bench.add_argument(
+        "--flow-presets",
+        nargs="+",
+        choices=FLOW_PRESETS,
+        help="CPU mode: the same editor with the post-processing's flow at each of these DIS presets too",
     )
     bench.add_argument("--frames", type=int, default=969, help="video frames streamed per variant (default 969)")
     bench.add_argument("--memory-frames", type=int, default=2425, help="frames of the memory run (101 chunks)")

@@ -282,13 +282,13 @@ def bench_record(args_line: str, body: dict, benchmark: str = "sana-streaming be
     }
 
 
-def run_cpu_bench(clip: str, frames: int, model: str, vae: str | None = None) -> dict:
+def run_cpu_bench(clip: str, frames: int, model: str, vae: str | None = None, **config) -> dict:
     """``model`` (``make demo``'s: the shipped default model, else the tiny preset) on this CPU, with its own VAE
-    or ``vae`` (a folder): frames/s of the whole pipeline."""
+    or ``vae`` (a folder) and ``config`` over its editor settings: frames/s of the whole pipeline."""
     from sana_streaming.engine.editor import StreamingEditor
     from sana_streaming.io.sources import open_source
 
-    editor = StreamingEditor.from_pretrained(model, vae=vae, device="cpu")
+    editor = StreamingEditor.from_pretrained(model, vae=vae, device="cpu", **config)
     editor.set_prompt("make it a watercolor painting")
     source = open_source(clip, fps=editor.config.fps)
     start = time.perf_counter()
