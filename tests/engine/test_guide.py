@@ -94,6 +94,8 @@ def test_guide_radius_argument_errors_in_one_line():
     for bad in ("-0.1", "2", "wide"):
         with pytest.raises(Exception, match="fraction of the frame's width"):
             guide_radius(bad)
+    with pytest.raises(ValueError, match="flow preset must be one of ultrafast, fast, medium, got 'slow'"):
+        GuidedRefiner(0.02, flow_preset="slow")  # even with the maps' filter off, which would not use it
 
 
 def test_editor_defaults_come_from_the_model_folder(tmp_path):
