@@ -390,7 +390,10 @@ def test_eval_model_scores_each_family(clip16, tmp_path, capsys):
     assert main(["eval-model", "--families", "oil", "--quiet"]) == 2
     assert "unknown edit family 'oil'" in one_error_line(capsys)
     assert record["model"]["precision"] == "bf16" and record["flow"] == "dis"
-    assert record["model"]["flow_preset"] == "ultrafast"  # EditorConfig's: no editor.json in a preset
+    from sana_streaming.engine import loading
+
+    expected = loading.editor_defaults(record["model"]["spec"]).get("flow_preset", "ultrafast")  # else EditorConfig's
+    assert record["model"]["flow_preset"] == expected
     assert "draws" not in record  # one draw: the figures as they are
 
 
