@@ -122,13 +122,6 @@ def test_the_report_serialises_plots_and_prints(tmp_path):
         evaluate(source, source, flow="raft")
 
 
-def test_the_command_line_names_the_same_flows_and_presets():
-    from sana_streaming.commands import common
-    from sana_streaming.engine.stabilize import FLOW_PRESETS
-
-    assert common.FLOWS == metrics.FLOWS and common.FLOW_PRESETS == FLOW_PRESETS
-
-
 def test_values_grouped_by_place_in_a_latent_frame():
     # frame 0 is its own latent frame; then 1..4 share one, 5..8 the next, 9..10 begin a third
     values = np.array([99.0, 10, 20, 30, 40, 12, 22, 32, 42, 14, 24])

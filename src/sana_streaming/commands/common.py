@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sana_streaming.engine.stabilize import FLOW_PRESETS
+from sana_streaming.eval.metrics import FLOWS
 from sana_streaming.hub import default_model_name
-
-# engine.stabilize.FLOW_PRESETS and eval.metrics.FLOWS, named here so that parsing the options imports neither
-# OpenCV nor torch (tests check that they agree)
-FLOW_PRESETS = ("ultrafast", "fast", "medium")
-FLOWS = ("dis", "farneback")
 
 
 def parse_resolution(text: str) -> tuple[int, int]:

@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from sana_streaming.commands.common import (
-    FLOW_PRESETS,
     add_model_arguments,
     cuda_available,
     parse_resolution,
     quiet_libraries,
     sample_inputs,
 )
+from sana_streaming.engine.stabilize import FLOW_PRESETS
 
 
 def _bench(args: argparse.Namespace) -> int:

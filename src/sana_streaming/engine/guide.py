@@ -122,8 +122,7 @@ class GuidedRefiner:
             raise ValueError(f"guide tolerance must be > 0, got {tolerance!r}")
         self.radius, self.eps, self.steady, self.tolerance = float(radius), float(eps), float(steady), float(tolerance)
         self.flow_width = int(flow_width)
-        dis = flow_estimator(flow_preset)  # checked even where unused: a bad setting fails at once
-        self._dis = dis if self.steady else None
+        self._dis = flow_estimator(flow_preset)  # used with steady maps only; a bad preset fails here either way
         self.reset()
 
     def reset(self) -> None:
